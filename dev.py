@@ -1,0 +1,98 @@
+"""Set up and run plugin-kv's checks with nothing but Python 3: ``python3 dev.py test``.
+
+Commands:
+    test     every check: ruff, mypy, pytest tests, pytest docs, mkdocs build --strict
+    docs     serve the guide at http://127.0.0.1:8000
+    bench    run the benchmarks (python -m benchmarks)
+    browser  only the headless-Chromium check of the built site
+
+Each command first creates ``.venv`` and installs the project with every dependency group,
+again whenever ``pyproject.toml`` changes. ``PYTEST_ARGS`` adds arguments to the pytest runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed"
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def main(argv: list[str]) -> int:
+    """Run the command named in ``argv``; return its exit status."""
+    commands = {"test": test, "docs": docs, "bench": bench, "browser": browser}
+    if len(argv) != 1 or argv[0] not in commands:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    os.chdir(ROOT)
+    os.environ.setdefault("PLUGIN_KV_TEST_POSTGRES_URL", POSTGRES_DEFAULT)
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+    try:
+        set_up()
+        commands[argv[0]]()
+    except subprocess.CalledProcessError as exc:
+        print(f"dev.py: {shlex.join(map(str, exc.cmd))} failed ({exc.returncode})", file=sys.stderr)
+        return exc.returncode or 1
+    return 0
+
+
+def set_up() -> None:
+    """Create .venv and install the project, unless it is up to date with pyproject.toml."""
+    if STAMP.exists() and STAMP.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime:
+        return
+    print("dev.py: setting up .venv (first run, or pyproject.toml changed)", flush=True)
+    try:
+        venv.create(VENV, with_pip=True, clear=not PYTHON.exists())
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(
+            f"dev.py: could not create .venv ({exc}). This Python lacks venv/ensurepip:"
+            " on Debian or Ubuntu, install the python3-venv package."
+        ) from exc
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[postgres]", "--group", "dev")
+    STAMP.touch()
+
+
+def test() -> None:
+    """Run every check, stopping at the first that fails."""
+    extra = shlex.split(os.environ.get("PYTEST_ARGS", ""))
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(BIN / "mypy")
+    run(BIN / "pytest", "tests", "-n", "2", *extra)
+    run(BIN / "pytest", "docs", "-n", "2", *extra)
+    run(BIN / "mkdocs", "build", "--strict", "--quiet")
+
+
+def docs() -> None:
+    """Serve the guide, rebuilding on every change."""
+    run(BIN / "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000")
+
+
+def bench() -> None:
+    """Run the benchmarks."""
+    run(PYTHON, "-m", "benchmarks")
+
+
+def browser() -> None:
+    """Run only the browser check."""
+    run(BIN / "pytest", "tests/browser")
+
+
+def run(*command: str | Path) -> None:
+    """Run ``command``, echoing it first; raise if it fails."""
+    print("+", shlex.join(map(str, command)), flush=True)
+    subprocess.run([str(part) for part in command], check=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

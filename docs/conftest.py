@@ -1,0 +1,21 @@
+"""Make `pytest docs/` check the guide: see `_harness.py` for the engine and its settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _harness import ROOT, pages_to_check
+
+
+@pytest.fixture
+def example_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the example in a fresh temporary directory, so the files it makes stay there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which pages are checked."""
+    pages = pages_to_check()
+    return f"docs: checking the examples of {len(pages)} pages under {ROOT}"

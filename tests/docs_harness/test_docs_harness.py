@@ -1,0 +1,550 @@
+"""The docs harness (docs/_harness.py), run by pytester on small throwaway pages."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+HARNESS_FILES = ("_harness.py", "conftest.py", "test_docs.py")
+
+PYPROJECT = """\
+[tool.pytest.ini_options]
+addopts = ["-p", "pytester", "--strict-markers", "--strict-config", "-ra",
+           "-p", "no:randomly", "-p", "no:cacheprovider"]
+asyncio_mode = "strict"
+asyncio_default_fixture_loop_scope = "function"
+asyncio_default_test_loop_scope = "function"
+filterwarnings = ["error"]
+markers = ["postgres: needs PostgreSQL"]
+"""
+
+LEAKY_PAGE = """\
+# Leaky
+
+```py {title="conftest.py" test="file"}
+import pytest
+
+STORE: dict[str, int] = {}
+
+
+@pytest.fixture
+def store() -> dict[str, int]:
+    return STORE
+```
+
+```py {title="test_leaky.py" test="pytest" outcome="failed=1 passed=2"}
+def test_one(store):
+    store["a"] = 1
+
+
+def test_two(store):
+    store["b"] = 2
+
+
+def test_count(store):
+    assert len(store) == 0, f"found {len(store)}"
+```
+
+```text {output-of="test_leaky.py"}
+E   *AssertionError: found 2
+FAILED test_leaky.py::test_count - AssertionError: found 2
+*1 failed, 2 passed*
+```
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Return a throwaway project holding a copy of the harness in ``docs/``."""
+    pytester.makepyprojecttoml(PYPROJECT)
+    docs = pytester.mkdir("docs")
+    for name in HARNESS_FILES:
+        shutil.copy(DOCS / name, docs / name)
+    return pytester
+
+
+def run_docs(pytester: pytest.Pytester, page: str, *args: str) -> pytest.RunResult:
+    """Write ``docs/page.md`` and run ``pytest docs`` on it in a subprocess."""
+    (pytester.path / "docs" / "page.md").write_text(dedent(page), "utf-8")
+    return pytester.runpytest_subprocess("docs", *args)
+
+
+def test_passing_examples_pass(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py
+    print(1 + 1)
+    #> 2
+    ```
+
+    ```python {title="hello.py"}
+    print("hello")
+    #> hello
+    ```
+    """
+    result = run_docs(project, page, "-v")
+    result.stdout.fnmatch_lines(
+        [
+            "*test_fences?docs/page.md? PASSED*",
+            "*test_example?docs/page.md:example-1? PASSED*",
+            "*test_example?docs/page.md:hello.py? PASSED*",
+        ]
+    )
+    result.assert_outcomes(passed=3)
+
+
+def test_failing_example_is_a_failure_naming_file_and_line(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py {title="boom.py"}
+    def ratio() -> float:
+        return 1 / 0
+
+
+    print(ratio())
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(
+        [
+            "docs/page.md:5: example docs/page.md:boom.py raised ZeroDivisionError: *by zero",
+            "  docs/page.md:8 in <module>",
+            "      print(ratio())",
+            "  docs/page.md:5 in ratio",
+            "      return 1 / 0",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.assert_outcomes(failed=1, passed=1)
+
+
+def test_failing_assert_shows_the_values(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py
+    found = 11
+    assert found == 3
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(
+        ["docs/page.md:5: example docs/page.md:example-1 raised AssertionError: assert 11 == 3"]
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.assert_outcomes(failed=1, passed=1)
+
+
+def test_wrong_print_line_fails(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py
+    print(1 + 1)
+    #> 3
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(["*Print output changed code:*", "*-#> 3", "*+#> 2"])
+    result.assert_outcomes(failed=1, passed=1)
+
+
+def test_update_examples_rewrites_print_lines(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py
+    print(1 + 1)
+    #> 3
+    ```
+    """
+    run_docs(project, page, "--update-examples").assert_outcomes(passed=2)
+    assert "#> 2\n" in (project.path / "docs" / "page.md").read_text()
+    result = project.runpytest_subprocess("docs")
+    result.assert_outcomes(passed=2)
+
+
+def test_lint_failure_names_the_page_line(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py
+    import os
+
+    print(1)
+    #> 1
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(["docs/page.md:4:8: F401 *`os` imported but unused"])
+    result.assert_outcomes(failed=1, passed=1)
+
+
+def test_lint_false_skips_ruff(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py {lint="false"}
+    import os
+
+    print(1)
+    #> 1
+    ```
+    """
+    run_docs(project, page).assert_outcomes(passed=2)
+
+
+def test_unknown_setting_fails(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py {tilte="x.py"}
+    print(1)
+    #> 1
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(["docs/page.md:3: unknown setting 'tilte' for test='run': *"])
+    result.assert_outcomes(failed=1, passed=1)
+
+
+def test_unknown_test_kind_and_bad_syntax_fail(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py {test="pytset"}
+    print(1)
+    ```
+
+    ```py title="x.py"
+    print(1)
+    ```
+
+    ```text {output_of="x.py"}
+    1
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines_random(
+        [
+            "docs/page.md:3: unknown test='pytset': use one of 'run', 'pytest', 'file', 'skip'",
+            "docs/page.md:7: cannot read the fence line 'py title=\"x.py\"': write settings in *",
+            "docs/page.md:11: unknown setting 'output_of' on a fence that is not Python: *",
+        ]
+    )
+    result.assert_outcomes(failed=3)
+
+
+def test_skip_needs_a_reason(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```pycon {test="skip"}
+    >>> 1 + 1
+    ```
+
+    ```pycon {test="skip" reason="an interactive session"}
+    >>> 1 + 1
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines_random(
+        [
+            'docs/page.md:3: test="skip" needs reason="..." saying why the example is not run',
+            "SKIPPED [[]1[]] docs/test_docs.py:*: docs/page.md:7: an interactive session",
+        ]
+    )
+    result.assert_outcomes(failed=1, passed=1, skipped=1)
+
+
+def test_four_backtick_fence_that_hides_examples_fails(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ````markdown
+    ```py {title="shown.py"}
+    print(1)
+    ```
+    ````
+
+    ```py
+    print(2)
+    #> 2
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(
+        ["docs/page.md:9: pytest-examples did not find the Python fence ```py: *four-backtick*"]
+    )
+    result.assert_outcomes(failed=1, skipped=1)  # no examples left: test_example is skipped
+
+
+def test_tilde_python_fence_fails(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ~~~python
+    print(2)
+    ~~~
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(["docs/page.md:3: the Python fence ~~~python is never run: *"])
+    result.assert_outcomes(failed=1, skipped=1)  # no examples left: test_example is skipped
+
+
+def test_fences_shown_in_a_tilde_block_are_not_examples(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ~~~markdown
+    ```py {title="test_x.py" test="pytest"}
+    def test_x(): ...
+    ```
+    ~~~
+
+    ```py
+    print(2)
+    #> 2
+    ```
+    """
+    result = run_docs(project, page, "-v")
+    result.stdout.fnmatch_lines(["*test_example?docs/page.md:example-1? PASSED*"])
+    result.assert_outcomes(passed=2)
+
+
+def test_examples_in_admonitions_and_tabs_are_found(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    !!! note
+
+        ```py
+        print(1)
+        #> 1
+        ```
+
+    === "SQLite"
+
+        ```py
+        print(2)
+        #> 2
+        ```
+
+    === "PostgreSQL"
+
+        ```py {test="skip" reason="needs a server"}
+        print(3)
+        ```
+    """
+    run_docs(project, page).assert_outcomes(passed=3, skipped=1)
+
+
+def test_pytest_example_with_outcome_and_output_passes(project: pytest.Pytester) -> None:
+    result = run_docs(project, LEAKY_PAGE, "-v")
+    result.stdout.fnmatch_lines(
+        [
+            "*test_example?docs/page.md:conftest.py? PASSED*",
+            "*test_example?docs/page.md:test_leaky.py? PASSED*",
+        ]
+    )
+    result.assert_outcomes(passed=3)
+
+
+def test_declared_outcome_that_does_not_match_fails(project: pytest.Pytester) -> None:
+    page = LEAKY_PAGE.replace('outcome="failed=1 passed=2"', 'outcome="passed=3"')
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(
+        [
+            "docs/page.md:14: pytest -p no:randomly -p no:cacheprovider test_leaky.py does not"
+            " match outcome='passed=3':",
+            "--- output of the run ---",
+        ]
+    )
+    result.assert_outcomes(failed=1, passed=2)
+
+
+def test_failing_run_without_outcome_fails(project: pytest.Pytester) -> None:
+    page = LEAKY_PAGE.replace(' outcome="failed=1 passed=2"', "")
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(
+        ["docs/page.md:14: pytest * did not pass (exit code 1); if it should fail, say outcome=*"]
+    )
+    result.assert_outcomes(failed=1, passed=2)
+
+
+def test_output_line_not_in_the_run_fails(project: pytest.Pytester) -> None:
+    page = LEAKY_PAGE.replace("found 2\nFAILED", "found 3\nFAILED")
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(
+        [
+            "docs/page.md:27: a line of this output-of='test_leaky.py' block is not in the"
+            " run's output*",
+            "nomatch: 'E   *AssertionError: found 3'",
+        ]
+    )
+    result.assert_outcomes(failed=1, passed=2)
+
+
+def test_later_file_replaces_earlier_one_and_args_are_passed(project: pytest.Pytester) -> None:
+    page = (
+        LEAKY_PAGE
+        + """
+Now clear the store after each test:
+
+```py {title="conftest.py" test="file"}
+import pytest
+
+STORE: dict[str, int] = {}
+
+
+@pytest.fixture
+def store():
+    yield STORE
+    STORE.clear()
+```
+
+```py {title="test_leaky.py" test="pytest" args="-k 'not one'" outcome="passed=2 deselected=1"}
+def test_one(store):
+    store["a"] = 1
+
+
+def test_two(store):
+    store["b"] = 2
+
+
+def test_count(store):
+    assert len(store) == 0, f"found {len(store)}"
+```
+"""
+    )
+    result = run_docs(project, page, "-v")
+    result.stdout.fnmatch_lines(["*test_example?docs/page.md:test_leaky.py#2? PASSED*"])
+    result.assert_outcomes(passed=5)
+
+
+def test_unused_file_and_orphan_output_fail(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```toml {title="pyproject.toml" test="file"}
+    [tool.pytest.ini_options]
+    ```
+
+    ```text {output-of="test_nothing.py"}
+    1 passed
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines_random(
+        [
+            "docs/page.md:3: the test=\"file\" example 'pyproject.toml' is used by no *",
+            "docs/page.md:7: output-of='test_nothing.py' names no test=\"pytest\" example *",
+        ]
+    )
+    result.assert_outcomes(failed=1, skipped=1)  # no examples left: test_example is skipped
+
+
+def test_args_expand_environment_variables(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCS_SELFTEST_K", "test_two")
+    page = LEAKY_PAGE.replace(
+        'outcome="failed=1 passed=2"', 'args="-k $DOCS_SELFTEST_K" outcome="passed=1 deselected=2"'
+    ).replace("```text {output-of", '```text {title="out" output-of')
+    page = page[: page.index("```text")]
+    run_docs(project, page).assert_outcomes(passed=3)
+
+
+def test_needs_postgres_skips_without_a_server(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLUGIN_KV_TEST_POSTGRES_URL", "postgresql://kv@127.0.0.1:1/kv")
+    monkeypatch.delenv("PLUGIN_KV_REQUIRE_POSTGRES", raising=False)
+    page = """\
+    # Page
+
+    ```py {needs="postgres"}
+    print(1)
+    #> 1
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED *docs/page.md:3 needs PostgreSQL: cannot reach 127.0.0.1:1 *;"
+            " set PLUGIN_KV_TEST_POSTGRES_URL=*"
+        ]
+    )
+    result.assert_outcomes(passed=1, skipped=1)
+
+
+def test_needs_postgres_fails_when_required(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLUGIN_KV_TEST_POSTGRES_URL", "postgresql://kv@127.0.0.1:1/kv")
+    monkeypatch.setenv("PLUGIN_KV_REQUIRE_POSTGRES", "1")
+    page = """\
+    # Page
+
+    ```py {needs="postgres"}
+    print(1)
+    #> 1
+    ```
+    """
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(
+        ["docs/page.md:3 needs PostgreSQL: cannot reach 127.0.0.1:1 *PLUGIN_KV_REQUIRE_POSTGRES=1)"]
+    )
+    result.assert_outcomes(failed=1, passed=1)
+
+
+def test_examples_run_in_a_temporary_directory(project: pytest.Pytester) -> None:
+    page = """\
+    # Page
+
+    ```py
+    from pathlib import Path
+
+    Path("kv.db").write_text("data")
+    print(Path("kv.db").resolve().parent == Path.cwd())
+    #> True
+    ```
+    """
+    result = run_docs(project, page)
+    assert not (project.path / "kv.db").exists()
+    assert not (project.path / "docs" / "kv.db").exists()
+    result.assert_outcomes(passed=2)
+
+
+def test_readme_is_checked_and_ids_are_stable(project: pytest.Pytester) -> None:
+    (project.path / "README.md").write_text("# Readme\n\n```python\nprint(1)\n#> 1\n```\n")
+    page = """\
+    # Page
+
+    ```py {title="Mixed_Case.py"}
+    print(1)
+    #> 1
+    ```
+
+    ```py
+    print(2)
+    #> 2
+    ```
+    """
+    result = run_docs(project, page, "--collect-only", "-q")
+    result.stdout.fnmatch_lines_random(
+        [
+            "docs/test_docs.py::test_fences[[]README.md[]]",
+            "docs/test_docs.py::test_fences[[]docs/page.md[]]",
+            "docs/test_docs.py::test_example[[]README.md:example-1[]]",
+            "docs/test_docs.py::test_example[[]docs/page.md:Mixed_Case.py[]]",
+            "docs/test_docs.py::test_example[[]docs/page.md:example-1[]]",
+            "5 tests collected in *",
+        ]
+    )

@@ -1,0 +1,280 @@
+"""Group commit on SQLite: concurrent writes share one transaction, and still fail alone.
+
+To make a batch certain (not a matter of thread timing), a test holds the connection's worker
+thread on a `threading.Event` while it issues its writes, then lets it go: every write is
+then pending when the flush runs. The statements the worker ran are read back through
+SQLite's trace callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugin_kv import BackendError, KVService, ServiceClosedError
+from plugin_kv._sqlite import SQLiteBackend
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.own_store]
+
+PLUGIN = "group-commit"
+
+
+def backend(kv: KVService) -> SQLiteBackend:
+    inner = kv._backend
+    assert isinstance(inner, SQLiteBackend)
+    return inner
+
+
+async def trace(kv: KVService) -> list[str]:
+    """Return a list that fills with every statement the worker thread runs from now on."""
+    statements: list[str] = []
+    db = backend(kv)._db
+    await backend(kv)._call("trace", lambda: db.set_trace_callback(statements.append))
+    return statements
+
+
+@asynccontextmanager
+async def held(kv: KVService) -> AsyncIterator[list[asyncio.Future[Any]]]:
+    """Hold the worker thread while the body queues writes; then wait for all of them.
+
+    The body appends each write's future (or task) to the yielded list; they are gathered,
+    with exceptions returned, once the worker is let go.
+    """
+    gate = threading.Event()
+    hold = asyncio.ensure_future(backend(kv)._call("hold", lambda: gate.wait(60)))
+    started: list[asyncio.Future[Any]] = []
+    try:
+        yield started
+    finally:
+        # Release the worker after the tasks created in the body have taken their first step
+        # (which queues their write): callbacks and task steps run in the order scheduled.
+        asyncio.get_running_loop().call_soon(gate.set)
+        await hold
+    started[:] = await asyncio.gather(*started, return_exceptions=True)
+
+
+def spawn(started: list[asyncio.Future[Any]], call: Awaitable[Any]) -> None:
+    started.append(asyncio.ensure_future(call))
+
+
+def commits(statements: list[str]) -> int:
+    return sum(statement == "COMMIT" for statement in statements)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "kv.sqlite3"
+
+
+@pytest.fixture
+def stored(path: Path) -> Callable[[], dict[str, str]]:
+    """Return a function reading the file with plain sqlite3: what a new process would see."""
+
+    def read() -> dict[str, str]:
+        with closing(sqlite3.connect(path)) as db:
+            rows = db.execute("SELECT key, value FROM kv_entries WHERE plugin = ?", (PLUGIN,))
+            return dict(rows.fetchall())
+
+    return read
+
+
+@pytest.fixture
+def poisoned(path: Path) -> None:
+    """Make the file refuse the JSON text ``"poison"`` with a driver error (a trigger)."""
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            """
+            CREATE TABLE kv_entries (
+                plugin TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL,
+                PRIMARY KEY (plugin, key)
+            ) WITHOUT ROWID;
+            CREATE TRIGGER poison BEFORE INSERT ON kv_entries WHEN NEW.value = '"poison"'
+            BEGIN SELECT RAISE(ABORT, 'poisoned value'); END;
+            """
+        )
+    db.close()
+
+
+async def test_writes_from_200_tasks_all_land(path: Path) -> None:
+    async with KVService.open(path) as kv:
+        await asyncio.gather(*(kv.set(PLUGIN, f"k:{n:03}", {"n": n}) for n in range(200)))
+        assert await kv.count(PLUGIN, "k:") == 200
+        found = await kv.get_many(PLUGIN, [f"k:{n:03}" for n in range(200)])
+        assert found == {f"k:{n:03}": {"n": n} for n in range(200)}
+
+
+async def test_concurrent_writes_share_one_transaction(path: Path) -> None:
+    async with KVService.open(path) as kv:
+        statements = await trace(kv)
+        async with held(kv) as started:
+            for n in range(50):
+                spawn(started, kv.set(PLUGIN, f"k:{n}", n))
+            spawn(started, kv.delete(PLUGIN, "k:0"))
+            spawn(started, kv.set_many(PLUGIN, {"a": 1, "b": 2}))
+        assert started == [None] * 50 + [True, None]
+        assert commits(statements) == 1
+        assert statements.count("BEGIN IMMEDIATE") == 1
+        assert await kv.count(PLUGIN) == 51
+
+
+async def test_a_lone_write_is_its_own_transaction(path: Path) -> None:
+    async with KVService.open(path) as kv:
+        statements = await trace(kv)
+        for n in range(3):
+            await kv.set(PLUGIN, "k", n)
+        # Exactly the three upserts: each is its own autocommit transaction, as a plain
+        # execute would be, with no BEGIN, COMMIT or SAVEPOINT around it.
+        assert len(statements) == 3
+        assert all(statement.startswith("INSERT INTO kv_entries") for statement in statements)
+        await kv.delete(PLUGIN, "k")  # two statements at most: in a transaction of its own
+        assert commits(statements) == 1
+        assert not any(statement.startswith("SAVEPOINT") for statement in statements)
+    async with KVService.open(path) as kv:
+        assert await kv.get(PLUGIN, "k") is None
+
+
+async def test_a_failing_write_fails_only_its_own_call(
+    path: Path, poisoned: None, stored: Callable[[], dict[str, str]]
+) -> None:
+    async with KVService.open(path) as kv:
+        statements = await trace(kv)
+        async with held(kv) as started:
+            for n in range(5):
+                spawn(started, kv.set(PLUGIN, f"before:{n}", n))
+            spawn(started, kv.set(PLUGIN, "bad", "poison"))
+            spawn(started, kv.set_many(PLUGIN, {"batch:1": 1, "batch:2": "poison"}))
+            for n in range(5):
+                spawn(started, kv.set(PLUGIN, f"after:{n}", n))
+        assert commits(statements) == 1
+        outcomes = dict(zip(range(len(started)), started, strict=True))
+        failed = {n: outcome for n, outcome in outcomes.items() if outcome is not None}
+        assert sorted(failed) == [5, 6]
+        for error in failed.values():
+            assert isinstance(error, BackendError)
+            assert "poisoned value" in str(error)
+            assert isinstance(error.__cause__, sqlite3.IntegrityError)
+    expected = {f"{when}:{n}": str(n) for when in ("before", "after") for n in range(5)}
+    assert stored() == expected  # the batch's other writes were committed, durably
+
+
+async def test_acknowledged_writes_survive_close_and_reopen(
+    path: Path, stored: Callable[[], dict[str, str]]
+) -> None:
+    async with KVService.open(path) as kv:
+        await asyncio.gather(*(kv.set(PLUGIN, f"k:{n:03}", n) for n in range(100)))
+        await asyncio.gather(*(kv.delete(PLUGIN, f"k:{n:03}") for n in range(0, 100, 2)))
+    assert stored() == {f"k:{n:03}": str(n) for n in range(1, 100, 2)}
+    async with KVService.open(path) as kv:
+        assert await kv.count(PLUGIN) == 50
+
+
+async def test_writes_from_two_event_loops_at_once_both_land(path: Path) -> None:
+    async with KVService.open(path) as kv:
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        async def writes(thread: int) -> None:
+            await asyncio.gather(*(kv.set(PLUGIN, f"t{thread}:{n:03}", n) for n in range(100)))
+
+        def run(thread: int) -> None:
+            try:
+                barrier.wait(60)
+                asyncio.run(writes(thread))
+            except BaseException as exc:  # reported below, in the test's own thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert await kv.count(PLUGIN, "t1:") == 100
+        assert await kv.count(PLUGIN, "t2:") == 100
+
+
+async def test_close_commits_the_writes_still_pending(
+    path: Path, stored: Callable[[], dict[str, str]]
+) -> None:
+    kv = await KVService.open(path)
+    async with held(kv) as started:
+        for n in range(20):
+            spawn(started, kv.set(PLUGIN, f"k:{n:02}", n))
+        spawn(started, kv.close())
+    assert started == [None] * 21
+    assert stored() == {f"k:{n:02}": str(n) for n in range(20)}
+    with pytest.raises(ServiceClosedError):
+        await kv.set(PLUGIN, "late", 1)
+
+
+async def test_backend_refuses_writes_once_closing(path: Path) -> None:
+    kv = await KVService.open(path)
+    inner = backend(kv)
+    await kv.close()
+    with pytest.raises(ServiceClosedError, match="is closed"):
+        await inner.set_many(PLUGIN, [("k", "1", None)])
+    with pytest.raises(ServiceClosedError, match="is closed"):
+        await inner.count(PLUGIN, "", None, 0.0)
+
+
+async def test_a_cancelled_write_does_not_disturb_the_others(path: Path) -> None:
+    async with KVService.open(path) as kv:
+        async with held(kv) as started:
+            for n in range(10):
+                spawn(started, kv.set(PLUGIN, f"k:{n}", n))
+            # Cancel it once its write is queued (after the tasks' first step).
+            asyncio.get_running_loop().call_soon(started[3].cancel)
+        assert isinstance(started[3], asyncio.CancelledError)
+        assert started[:3] + started[4:] == [None] * 9
+        # The cancelled caller stopped waiting; its write was already queued and is committed.
+        assert await kv.count(PLUGIN) == 10
+
+
+async def test_a_locked_store_fails_each_write_clearly(path: Path) -> None:
+    async with KVService.open(path, busy_timeout=0.05) as kv:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            results = await asyncio.gather(
+                *(kv.set(PLUGIN, f"k:{n}", n) for n in range(10)), return_exceptions=True
+            )
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        for error in results:
+            assert isinstance(error, BackendError)
+            assert "database is locked" in str(error)
+            assert isinstance(error.__cause__, sqlite3.OperationalError)
+        assert await kv.count(PLUGIN) == 0
+        await kv.set(PLUGIN, "k:0", 0)  # the store works again once the lock is gone
+        assert await kv.count(PLUGIN) == 1
+
+
+async def test_a_write_abandoned_by_a_closed_event_loop_does_not_stop_the_worker(
+    path: Path,
+) -> None:
+    async with KVService.open(path) as kv:
+        gate = threading.Event()
+        hold = asyncio.ensure_future(backend(kv)._call("hold", lambda: gate.wait(60)))
+        await asyncio.sleep(0)  # one scheduling step: the hold is now queued on the worker
+
+        def abandon_a_write_in_another_loop() -> None:
+            async def abandon() -> None:
+                asyncio.get_running_loop().create_task(kv.set(PLUGIN, "orphan", 1))
+                await asyncio.sleep(0)  # the task queues its write, then this loop ends
+
+            asyncio.run(abandon())  # cancels the waiting task and closes its loop
+
+        await asyncio.to_thread(abandon_a_write_in_another_loop)
+        gate.set()
+        await hold
+        # The worker must outlive the closed loop: later calls still complete.
+        await asyncio.wait_for(kv.set(PLUGIN, "after", 2), timeout=30)
+        assert await asyncio.wait_for(kv.get(PLUGIN, "after"), timeout=30) == 2
