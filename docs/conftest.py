@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 from _harness import ROOT, pages_to_check
+
+# Import asyncpg (a compiled extension) before any test runs. The `pytester` fixture restores
+# sys.modules when its test ends, so a driver first imported during such a test (the
+# PostgreSQL probe of a ``needs="postgres"`` example) would be imported again by a later
+# example, and asyncpg's protocol module crashes the process when re-imported.
+with contextlib.suppress(ImportError):
+    import asyncpg  # noqa: F401
+
+    import plugin_kv._postgres  # noqa: F401
 
 
 @pytest.fixture
