@@ -2,12 +2,13 @@
 
 The service validates and encodes everything first; a backend receives only valid names,
 JSON text, absolute expiry times (seconds since the epoch) and key ranges, and wraps every
-driver error in `BackendError`.
+driver error in `BackendError`. Each call returns an awaitable: a coroutine, or (SQLite) the
+future its worker thread resolves, which spares a coroutine frame per call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 Row = tuple[str, str, "float | None"]
@@ -20,33 +21,33 @@ class Backend(Protocol):
     url: str
     """Where the data lives, safe to show (no password)."""
 
-    async def set_many(self, plugin: str, rows: Sequence[Row]) -> None:
+    def set_many(self, plugin: str, rows: Sequence[Row]) -> Awaitable[None]:
         """Upsert all ``rows`` atomically."""
 
-    async def get(self, plugin: str, key: str, now: float) -> str | None:
+    def get(self, plugin: str, key: str, now: float) -> Awaitable[str | None]:
         """Return the live JSON text stored under ``key``, or None."""
 
-    async def get_many(self, plugin: str, keys: Sequence[str], now: float) -> dict[str, str]:
+    def get_many(self, plugin: str, keys: Sequence[str], now: float) -> Awaitable[dict[str, str]]:
         """Return the live JSON text of each of ``keys`` that exists."""
 
-    async def delete(self, plugin: str, key: str, now: float) -> bool:
+    def delete(self, plugin: str, key: str, now: float) -> Awaitable[bool]:
         """Remove ``key``; return True if it was live."""
 
-    async def list_keys(
+    def list_keys(
         self, plugin: str, low: str, high: str | None, now: float, limit: int | None
-    ) -> list[str]:
+    ) -> Awaitable[list[str]]:
         """Return live keys in ``[low, high)``, sorted by code point."""
 
-    async def count(self, plugin: str, low: str, high: str | None, now: float) -> int:
+    def count(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
         """Return the number of live keys in ``[low, high)``."""
 
-    async def clear(self, plugin: str, low: str, high: str | None, now: float) -> int:
+    def clear(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
         """Remove every key in ``[low, high)`` at once; return how many were live."""
 
-    async def plugin_sizes(self, now: float) -> dict[str, int]:
+    def plugin_sizes(self, now: float) -> Awaitable[dict[str, int]]:
         """Return the number of live keys of every plugin that has one."""
 
-    async def purge_expired(self, now: float) -> int:
+    def purge_expired(self, now: float) -> Awaitable[int]:
         """Remove expired keys; return how many."""
 
     async def close(self) -> None:

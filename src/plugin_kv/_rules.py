@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 import re
 from collections.abc import Callable
@@ -35,7 +36,10 @@ TTL_RULE = "ttl is None (never expires) or a finite number of seconds > 0"
 LIMIT_RULE = "limit is None (no limit) or an int >= 0"
 
 _PLUGIN_PATTERN = re.compile(rf"[A-Za-z0-9_.:\-]{{1,{MAX_PLUGIN_LENGTH}}}")
-_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_known_plugins: set[str] = set()
+"""Plugin names already found valid: most programs use a few, over and over."""
+_KNOWN_PLUGINS_LIMIT = 4096
 _HIGHEST_CODE_POINT = 0x10FFFF
 _MAX_SQL_INTEGER = 2**63 - 1
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -69,27 +73,34 @@ _encode = _make_encoder()
 
 def check_plugin(plugin: object) -> str:
     """Return ``plugin`` if it is a valid plugin name, else raise `InvalidPluginError`."""
+    if type(plugin) is str and plugin in _known_plugins:
+        return plugin
     if isinstance(plugin, str) and _PLUGIN_PATTERN.fullmatch(plugin):
+        if type(plugin) is str:
+            if len(_known_plugins) >= _KNOWN_PLUGINS_LIMIT:
+                _known_plugins.clear()
+            _known_plugins.add(plugin)
         return plugin
     raise InvalidPluginError(f"invalid plugin name {_show(plugin)}: {PLUGIN_RULE}")
 
 
 def check_key(key: object) -> str:
     """Return ``key`` if it is a storable key, else raise `InvalidKeyError`."""
-    if isinstance(key, str) and 0 < len(key) <= MAX_KEY_LENGTH and not _UNSTORABLE_TEXT.search(key):
+    if isinstance(key, str) and 0 < len(key) <= MAX_KEY_LENGTH and _is_storable_text(key):
         return key
     raise InvalidKeyError(f"invalid key {_show(key)}: {KEY_RULE}")
 
 
 def check_prefix(prefix: object) -> str:
     """Return ``prefix`` if a key could start with it, else raise `InvalidPrefixError`."""
-    if (
-        isinstance(prefix, str)
-        and len(prefix) <= MAX_KEY_LENGTH
-        and not _UNSTORABLE_TEXT.search(prefix)
-    ):
+    if isinstance(prefix, str) and len(prefix) <= MAX_KEY_LENGTH and _is_storable_text(prefix):
         return prefix
     raise InvalidPrefixError(f"invalid prefix {_show(prefix)}: {PREFIX_RULE}")
+
+
+def _is_storable_text(text: str) -> bool:
+    """Return whether both backends can store ``text``: no NUL, no lone surrogate."""
+    return "\x00" not in text and (text.isascii() or not _SURROGATE.search(text))
 
 
 def check_ttl(ttl: object) -> float | None:
@@ -139,9 +150,30 @@ def encode_value(value: object) -> str:
     return text
 
 
-def decode_value(text: str) -> Any:
-    """Return the value stored as JSON ``text``."""
-    return json.loads(text)
+def _make_decoder() -> Callable[[str], Any]:
+    """Return a JSON decoder for the text this package stored: CPython's C scanner, called once.
+
+    ``json.loads`` wraps the same scanner in type checks and two whitespace regex matches,
+    which cost more than scanning a small value. Text the scanner does not consume whole
+    (never written by `encode_value`) goes to ``json.loads``, for its usual result or error.
+    """
+    scanner = getattr(json.scanner, "c_make_scanner", None)
+    if scanner is None:  # not CPython
+        return json.loads
+    scan = scanner(json.JSONDecoder())
+
+    def decode(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            return json.loads(text)
+        return value if end == len(text) else json.loads(text)
+
+    return decode
+
+
+decode_value = _make_decoder()
+"""Return the value stored as JSON text."""
 
 
 def prefix_upper_bound(prefix: str) -> str | None:

@@ -104,7 +104,7 @@ class SQLiteBackend:
             raise
         return cls(connection, url)
 
-    async def set_many(self, plugin: str, rows: Sequence[Row]) -> None:
+    def set_many(self, plugin: str, rows: Sequence[Row]) -> asyncio.Future[None]:
         """Upsert all ``rows`` in one transaction."""
         params = [(plugin, key, text, expires) for key, text, expires in rows]
 
@@ -115,11 +115,10 @@ class SQLiteBackend:
                 db.executemany(_UPSERT, params)
 
         if len(params) == 1:
-            await self._write("set", upsert, kind="statement")
-        else:
-            await self._write("set_many", upsert, kind="compound")
+            return self._write("set", upsert, kind="statement")
+        return self._write("set_many", upsert, kind="compound")
 
-    async def get(self, plugin: str, key: str, now: float) -> str | None:
+    def get(self, plugin: str, key: str, now: float) -> asyncio.Future[str | None]:
         """Return the live JSON text under ``key``, or None."""
         params = (plugin, key, now)
 
@@ -127,9 +126,11 @@ class SQLiteBackend:
             row = self._db.execute(_GET, params).fetchone()
             return None if row is None else row[0]
 
-        return await self._call("get", read)
+        return self._call("get", read)
 
-    async def get_many(self, plugin: str, keys: Sequence[str], now: float) -> dict[str, str]:
+    def get_many(
+        self, plugin: str, keys: Sequence[str], now: float
+    ) -> asyncio.Future[dict[str, str]]:
         """Return the live JSON text of each existing key in ``keys`` (one round trip)."""
         wanted = list(dict.fromkeys(keys))
 
@@ -141,9 +142,9 @@ class SQLiteBackend:
                 found.update(self._db.execute(sql, (plugin, *chunk, now)).fetchall())
             return {key: found[key] for key in wanted if key in found}
 
-        return await self._call("get_many", read)
+        return self._call("get_many", read)
 
-    async def delete(self, plugin: str, key: str, now: float) -> bool:
+    def delete(self, plugin: str, key: str, now: float) -> asyncio.Future[bool]:
         """Remove ``key``; return True if it was live (an expired leftover goes too)."""
 
         def remove(db: sqlite3.Connection) -> bool:
@@ -153,25 +154,23 @@ class SQLiteBackend:
             return False
 
         # Atomic alone: the second statement runs only if the first changed nothing.
-        return await self._write("delete", remove, kind="atomic")
+        return self._write("delete", remove, kind="atomic")
 
-    async def list_keys(
+    def list_keys(
         self, plugin: str, low: str, high: str | None, now: float, limit: int | None
-    ) -> list[str]:
+    ) -> asyncio.Future[list[str]]:
         """Return live keys in ``[low, high)``, sorted."""
         sql = _LIST[high is not None]
         params = (*_range_params(plugin, low, high), now, -1 if limit is None else limit)
-        return await self._call(
-            "list_keys", lambda: [row[0] for row in self._db.execute(sql, params)]
-        )
+        return self._call("list_keys", lambda: [row[0] for row in self._db.execute(sql, params)])
 
-    async def count(self, plugin: str, low: str, high: str | None, now: float) -> int:
+    def count(self, plugin: str, low: str, high: str | None, now: float) -> asyncio.Future[int]:
         """Return the number of live keys in ``[low, high)``."""
         sql = _COUNT[high is not None]
         params = (*_range_params(plugin, low, high), now)
-        return await self._call("count", lambda: int(self._db.execute(sql, params).fetchone()[0]))
+        return self._call("count", lambda: int(self._db.execute(sql, params).fetchone()[0]))
 
-    async def clear(self, plugin: str, low: str, high: str | None, now: float) -> int:
+    def clear(self, plugin: str, low: str, high: str | None, now: float) -> asyncio.Future[int]:
         """Delete every key in ``[low, high)`` with one statement; return how many were live."""
         where = _range_params(plugin, low, high)
         bounded = high is not None
@@ -181,16 +180,18 @@ class SQLiteBackend:
             db.execute(_CLEAR[bounded], where)
             return live
 
-        return await self._write("clear", remove, kind="atomic")  # one read, then one write
+        return self._write("clear", remove, kind="atomic")  # one read, then one write
 
-    async def plugin_sizes(self, now: float) -> dict[str, int]:
+    def plugin_sizes(self, now: float) -> asyncio.Future[dict[str, int]]:
         """Return the live key count of every plugin that has one."""
-        rows = await self._call("list_plugins", lambda: self._db.execute(_SIZES, (now,)).fetchall())
-        return {plugin: int(size) for plugin, size in rows}
+        return self._call(
+            "list_plugins",
+            lambda: {plugin: int(size) for plugin, size in self._db.execute(_SIZES, (now,))},
+        )
 
-    async def purge_expired(self, now: float) -> int:
+    def purge_expired(self, now: float) -> asyncio.Future[int]:
         """Delete expired keys; return how many."""
-        return await self._write(
+        return self._write(
             "purge_expired", lambda db: db.execute(_PURGE, (now,)).rowcount, kind="statement"
         )
 
@@ -202,20 +203,17 @@ class SQLiteBackend:
             self._closing = True
         await self._connection.close()
 
-    async def _call(self, operation: str, work: Callable[[], T]) -> T:
-        """Run ``work`` on the connection's worker thread: one round trip."""
+    def _call(self, operation: str, work: Callable[[], T]) -> asyncio.Future[T]:
+        """Run ``work`` on the connection's worker thread (one round trip); await the result."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         with self._lock:
-            self._submit(future, work)
-        try:
-            return await future
-        except sqlite3.Error as exc:
-            raise self._failure(operation, exc) from exc
+            self._submit(future, work, operation)
+        return future
 
-    async def _write(
+    def _write(
         self, operation: str, work: Callable[[sqlite3.Connection], T], *, kind: _Kind
-    ) -> T:
-        """Run ``work`` in the next group commit; return its result once it is committed.
+    ) -> asyncio.Future[T]:
+        """Run ``work`` in the next group commit; the result arrives once it is committed.
 
         ``kind`` says how ``work`` changes the store: ``"statement"``, exactly one statement
         (alone in a flush, it runs as its own autocommit transaction, like a plain
@@ -232,15 +230,14 @@ class SQLiteBackend:
             if self._closing:
                 raise self._closed()
             if not self._flush_queued:
-                self._submit(future, self._flush)
+                self._submit(future, self._flush, operation)
                 self._flush_queued = True
-            self._pending.append((future, work, kind))
-        try:
-            return await future
-        except sqlite3.Error as exc:
-            raise self._failure(operation, exc) from exc
+            self._pending.append((future, work, kind, operation))
+        return future
 
-    def _submit(self, future: asyncio.Future[Any], work: Callable[[], object]) -> None:
+    def _submit(
+        self, future: asyncio.Future[Any], work: Callable[[], object], operation: str
+    ) -> None:
         """Queue ``work`` on the worker thread, which resolves ``future``; hold the lock.
 
         This is aiosqlite's own queue (``Connection._tx``, filled by its private
@@ -251,7 +248,8 @@ class SQLiteBackend:
         """
         if self._closing:
             raise self._closed()
-        self._queue.put_nowait((None, functools.partial(_run_and_resolve, future, work)))
+        job = functools.partial(_run_and_resolve, future, work, operation, self._wrap)
+        self._queue.put_nowait((None, job))
 
     def _flush(self) -> object:
         """Commit every pending write in one transaction (worker thread); resolve them all.
@@ -262,9 +260,20 @@ class SQLiteBackend:
         with self._lock:
             batch, self._pending = self._pending, []
             self._flush_queued = False
-        outcomes = _commit(self._db, [(work, kind) for _, work, kind in batch])
+        if len(batch) == 1:  # writes did not overlap: nobody else to resolve
+            _, work, kind, _ = batch[0]
+            failed, result = _commit(self._db, [(work, kind)])[0]
+            if failed:
+                raise result  # `_run_and_resolve` wraps a driver error
+            return result
+        outcomes = [
+            (failed, self._wrap(operation, result) if failed else result)
+            for (failed, result), (_, _, _, operation) in zip(
+                _commit(self._db, [(work, kind) for _, work, kind, _ in batch]), batch, strict=True
+            )
+        ]
         waiting: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
-        for (future, _, _), outcome in zip(batch[1:], outcomes[1:], strict=True):
+        for (future, _, _, _), outcome in zip(batch[1:], outcomes[1:], strict=True):
             waiting.setdefault(future.get_loop(), []).append((future, outcome))
         for loop, resolved in waiting.items():
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
@@ -277,18 +286,23 @@ class SQLiteBackend:
     def _closed(self) -> ServiceClosedError:
         return ServiceClosedError(f"the SQLite store {self.url} is closed; open a new one")
 
-    def _failure(self, operation: str, exc: sqlite3.Error) -> BackendError:
+    def _wrap(self, operation: str, exc: BaseException) -> BaseException:
+        """Return ``exc``, or a `BackendError` caused by it when it is a driver error."""
+        if not isinstance(exc, sqlite3.Error):
+            return exc
         hint = ""
         if "locked" in str(exc) or "busy" in str(exc):
             hint = " (another process held the write lock longer than the busy timeout)"
-        return BackendError(f"{operation} failed on SQLite store {self.url}: {exc}{hint}")
+        error = BackendError(f"{operation} failed on SQLite store {self.url}: {exc}{hint}")
+        error.__cause__ = exc
+        return error
 
 
 _Work = Callable[[sqlite3.Connection], object]
 _Kind = Literal["statement", "atomic", "compound"]
 """How a write changes the store: see `SQLiteBackend._write`."""
-_Write = tuple["asyncio.Future[Any]", _Work, _Kind]
-"""A pending write: its caller's future, the work, and its kind."""
+_Write = tuple["asyncio.Future[Any]", _Work, _Kind, str]
+"""A pending write: its caller's future, the work, its kind, and the operation's name."""
 _Outcome = tuple[bool, Any]
 """(failed, result or exception) of one write."""
 _CHUNK = 500
@@ -338,13 +352,21 @@ def _commit(db: sqlite3.Connection, works: list[tuple[_Work, _Kind]]) -> list[_O
     return outcomes
 
 
-def _run_and_resolve(future: asyncio.Future[Any], work: Callable[[], object]) -> None:
-    """Run ``work`` (on the worker thread) and hand its outcome to ``future``'s loop."""
+def _run_and_resolve(
+    future: asyncio.Future[Any],
+    work: Callable[[], object],
+    operation: str,
+    wrap: Callable[[str, BaseException], BaseException],
+) -> None:
+    """Run ``work`` (on the worker thread) and hand its outcome to ``future``'s loop.
+
+    A driver error is wrapped here (``wrap``), so the caller awaits the future itself.
+    """
     outcome: _Outcome
     try:
         outcome = (False, work())
     except BaseException as exc:  # delivered to the caller, never lost in the worker
-        outcome = (True, exc)
+        outcome = (True, wrap(operation, exc))
     with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
         future.get_loop().call_soon_threadsafe(_resolve, [(future, outcome)])
 
