@@ -14,6 +14,10 @@ Fixtures:
 Every namespace a test was given is removed after it with one statement, then checked empty,
 also when the test fails. A test that asks for none of these fixtures opens no store.
 
+Each test process holds a lease in every store it uses, renewed from a thread of its own
+while the process lives, however long a test runs. A run sweeps the namespaces of processes
+whose lease is gone, or that died on this machine: what crashed runs left behind.
+
 Options (command line over ini over environment):
     --kv-url / kv_url / PLUGIN_KV_URL: the store; default one SQLite file for the run.
     --kv-leaks / kv_leaks: fail, warn (default) or off; report data a test left outside
@@ -31,6 +35,7 @@ import re
 import secrets
 import socket
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Coroutine, Generator, Iterator
@@ -52,7 +57,10 @@ NAMESPACE_PREFIX = "kvt."
 LEASE_PLUGIN = "kvt"
 """Namespace holding one lease per live test process, so crashed runs can be told apart."""
 LEASE_SECONDS = 3600.0
+"""How long a lease outlives its last renewal: a crashed run on another machine is swept
+this long after it died."""
 LEASE_REFRESH_SECONDS = 300.0
+"""How often the lease keeper renews this process's leases."""
 DEFAULT_FILE_NAME = "plugin-kv.sqlite3"
 KV_FIXTURES = ("kv_service", "kv_isolated_plugin", "kv_plugin_factory", "kv_store_url")
 
@@ -291,6 +299,10 @@ class _Run:
     kept: list[str] = field(default_factory=list)
     swept: list[str] = field(default_factory=list)
     loop: asyncio.AbstractEventLoop | None = None
+    keeper: _LeaseKeeper = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keeper = _LeaseKeeper(self.token)
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` to completion from synchronous fixture code."""
@@ -320,6 +332,7 @@ class _Run:
                 )
             self.services[url] = service
             self.refresh_lease(service)
+            self.keeper.keep(url)
             self.swept.extend(self.call(_sweep_stale(service, self.token)))
         return service
 
@@ -393,7 +406,7 @@ class _Run:
 
     def close(self) -> list[str]:
         """Give up the lease and close every store this process opened; return failures."""
-        errors: list[str] = []
+        errors = self.keeper.stop()  # first, so that it renews no lease given up below
         for service in self.services.values():
             if service.closed:
                 continue
@@ -406,6 +419,74 @@ class _Run:
             self.loop.close()
             self.loop = None
         return errors
+
+
+class _LeaseKeeper:
+    """Renews this process's leases every `LEASE_REFRESH_SECONDS`, from a thread of its own.
+
+    A test may run for longer than a lease lasts, and it makes no call to the store while it
+    runs; the thread keeps its namespaces safe from other runs' sweeps meanwhile. It uses a
+    service of its own per store, in its own event loop, so it never shares the tests'.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+        self._urls: list[str] = []
+        self._failures: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.renewals = 0
+        """Leases renewed so far (for tests)."""
+
+    def keep(self, url: str) -> None:
+        """Renew the lease on ``url`` from now on; start the thread on first use."""
+        with self._lock:
+            if url not in self._urls:
+                self._urls.append(url)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="plugin-kv lease keeper", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> list[str]:
+        """Stop the thread; return the stores on which a renewal failed, and why."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        return [
+            f"could not renew this process's lease on {url}: {why} (another run may have"
+            " swept its namespaces)"
+            for url, why in self._failures.items()
+        ]
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        services: dict[str, KVService] = {}
+        try:
+            while not self._stopping.wait(LEASE_REFRESH_SECONDS):
+                with self._lock:
+                    urls = list(self._urls)
+                for url in urls:
+                    try:
+                        if url not in services:
+                            services[url] = loop.run_until_complete(_open(url))
+                        loop.run_until_complete(
+                            services[url].set(
+                                LEASE_PLUGIN, self._token, _lease_value(), ttl=LEASE_SECONDS
+                            )
+                        )
+                        self.renewals += 1
+                        self._failures.pop(url, None)
+                    except Exception as exc:  # the store is away: retry at the next turn
+                        self._failures[url] = f"{type(exc).__name__}: {exc}"
+        finally:
+            for service in services.values():
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(service.close())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
 
 
 _RUN = pytest.StashKey[_Run]()
