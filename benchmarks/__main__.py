@@ -244,8 +244,8 @@ def render(results: dict[str, Any]) -> str:
     lines += [
         "",
         "**Isolation strategies**: per-test cost from pytest's own phase durations"
-        f" ({results['settings']['tests']} tests a run, all threads on one CPU; the ratio is"
-        " paired round by round):",
+        f" ({results['settings']['tests']} tests of each strategy a run, the strategies taking"
+        " turns test by test; the ratio is paired run by run):",
         "",
         "| isolation strategy | per test µs | overhead µs | overhead / fresh in-memory store's"
         " | spread of per test µs |",
@@ -255,7 +255,7 @@ def render(results: dict[str, Any]) -> str:
         ratio = row["overhead_vs_fresh_memory"]
         lines.append(
             f"| {row['strategy']} | {row['per_test_us']:.0f} | {row['overhead_us']:+.0f}"
-            f" | {'—' if ratio is None else _x(ratio)} | {row['spread']:.0%} |"
+            f" | {_x(ratio)} | {row['spread']:.0%} |"
         )
     rollback = results["rollback"]
     lines += [

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ._stats import Sample, interleave, one_cpu
+from ._stats import Sample, progress
 
 RECORDER = """
 import asyncio, json, os
@@ -24,6 +24,14 @@ from plugin_kv import KVService
 _durations = {}
 
 
+def pytest_collection_modifyitems(items):
+    # The strategies take turns, test by test, so that each sees the same machine.
+    queues = {}
+    for item in items:
+        queues.setdefault(item.originalname, []).append(item)
+    items[:] = [item for turn in zip(*queues.values()) for item in turn]
+
+
 def pytest_runtest_logreport(report):
     _durations.setdefault(report.nodeid, 0.0)
     _durations[report.nodeid] += report.duration
@@ -32,6 +40,19 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session):
     with open(os.environ["BENCH_DURATIONS"], "w") as out:
         json.dump(_durations, out)
+
+
+@pytest.fixture(scope="session")
+def shared_service(tmp_path_factory):
+    # One service for the whole run, no cleanup: what a suite without isolation does.
+    path = tmp_path_factory.mktemp("shared") / "kv.sqlite3"
+
+    async def open_store():
+        return await KVService.open(path)
+
+    kv = asyncio.run(open_store())
+    yield kv
+    asyncio.run(kv.close())
 
 
 @pytest_asyncio.fixture
@@ -94,33 +115,38 @@ BODY = """
     assert await kv.get(namespace, "user:1") == {{"name": "Ada", "n": n}}
 """
 
-STRATEGIES: dict[str, tuple[str, str, list[str]]] = {
-    # name: (fixtures, namespace expression, extra pytest args)
-    "shared store, no cleanup (baseline)": ("kv_service", '"shared"', ["--kv-leaks=off"]),
-    "plugin-kv fixtures, leak check off": (
-        "kv_service, kv_isolated_plugin",
-        "kv_isolated_plugin",
-        ["--kv-leaks=off"],
-    ),
-    "plugin-kv fixtures, leak check on (default)": (
-        "kv_service, kv_isolated_plugin",
-        "kv_isolated_plugin",
-        ["--kv-leaks=warn"],
-    ),
-    "fresh in-memory store per test": ("fresh_memory", '"shared"', []),
-    "fresh file store per test": ("fresh_file", '"shared"', []),
+STRATEGIES: dict[str, tuple[str, str]] = {
+    # name: (fixtures, namespace expression)
+    "shared store, no cleanup (baseline)": ("shared_service", '"shared"'),
+    "plugin-kv fixtures": ("kv_service, kv_isolated_plugin", "kv_isolated_plugin"),
+    "fresh in-memory store per test": ("fresh_memory", '"shared"'),
+    "fresh file store per test": ("fresh_file", '"shared"'),
     "transaction rolled back per test (raw SQL; cannot hold KVService writes)": (
         "rolled_back",
         '"shared"',
-        [],
     ),
 }
 BASELINE = "shared store, no cleanup (baseline)"
+FIXTURES = "plugin-kv fixtures"
 FRESH_MEMORY = "fresh in-memory store per test"
+RUNS = {
+    # run: (pytest arguments, strategies in it, how the plugin-kv row is labelled)
+    "leak check off": (["--kv-leaks=off"], list(STRATEGIES), "plugin-kv fixtures, leak check off"),
+    "leak check on": (
+        ["--kv-leaks=warn"],
+        [BASELINE, FIXTURES, FRESH_MEMORY],
+        "plugin-kv fixtures, leak check on (default)",
+    ),
+}
 
 
 def measure_isolation(rounds: int, tests: int) -> list[dict[str, Any]]:
-    """Return one row per strategy: median seconds per test and overhead over the baseline."""
+    """Return one row per strategy: median seconds per test and overhead over the baseline.
+
+    Each run holds every strategy's tests, taking turns test by test (see the recorder's
+    ``pytest_collection_modifyitems``): a busy patch of a shared machine then hits all of
+    them alike, and each run yields its own paired overhead ratio.
+    """
     with tempfile.TemporaryDirectory() as directory:
         project = Path(directory)
         (project / "conftest.py").write_text(RECORDER)
@@ -129,50 +155,60 @@ def measure_isolation(rounds: int, tests: int) -> list[dict[str, Any]]:
             'asyncio_default_fixture_loop_scope = "function"\n'
             'asyncio_default_test_loop_scope = "function"\n'
         )
-        files = {}
-        for index, (name, (fixtures, namespace, _)) in enumerate(STRATEGIES.items()):
-            kv = fixtures.split(",")[0].strip()
-            source = (
-                "import pytest\n\n"
-                f"@pytest.mark.parametrize('n', range({tests}))\n"
-                "@pytest.mark.asyncio\n"
-                f"async def test_strategy({fixtures}, n):\n"
-                f"    kv = {kv}\n    namespace = {namespace}\n"
-                + textwrap.dedent(BODY).replace("\n", "\n    ").rstrip(" ").format()
-            )
-            files[name] = project / f"test_strategy_{index}.py"
-            files[name].write_text(source)
-        with one_cpu():  # the pytest runs inherit it: see `one_cpu`
-            samples = interleave(
-                f"{tests} tests a run",
-                rounds,
-                {
-                    name: lambda f=files[name], a=args: _median_test_seconds(project, f, a)
-                    for name, (_, _, args) in STRATEGIES.items()
-                },
-            )
-    baseline, fresh = samples[BASELINE], samples[FRESH_MEMORY]
-    rows = []
-    for name, sample in samples.items():
-        # Overhead over the baseline as a share of a fresh store's, paired round by round.
-        shares = [
-            (mine - base) / (new - base)
-            for mine, base, new in zip(sample.values, baseline.values, fresh.values, strict=True)
-            if new > base
-        ]
-        rows.append(
-            {
-                "strategy": name,
-                "per_test_us": sample.median * 1e6,
-                "overhead_us": (sample.median - baseline.median) * 1e6,
-                "overhead_vs_fresh_memory": Sample(name, shares).summary() if shares else None,
-                "spread": sample.spread,
-            }
+        files = {
+            run: _write_tests(project, run, names, tests) for run, (_, names, _) in RUNS.items()
+        }
+        per_run: dict[str, list[dict[str, float]]] = {run: [] for run in RUNS}
+        for round_number in range(1, rounds + 1):
+            for run, (args, _, _) in RUNS.items():
+                progress(
+                    f"{tests} tests of each strategy a run: round {round_number}/{rounds}, {run}"
+                )
+                per_run[run].append(_run_strategies(project, files[run], args))
+        progress(f"{tests} tests of each strategy a run: done ({rounds} rounds)", end=True)
+
+    def row(run: str, name: str, label: str) -> dict[str, Any]:
+        mine = [measured[name] for measured in per_run[run]]
+        base = [measured[BASELINE] for measured in per_run[run]]
+        fresh = [measured[FRESH_MEMORY] for measured in per_run[run]]
+        shares = [(m - b) / (f - b) for m, b, f in zip(mine, base, fresh, strict=True)]
+        return {
+            "strategy": label,
+            "per_test_us": statistics.median(mine) * 1e6,
+            "overhead_us": statistics.median(m - b for m, b in zip(mine, base, strict=True)) * 1e6,
+            "overhead_vs_fresh_memory": Sample(label, shares).summary(),
+            "spread": Sample(label, mine).spread,
+        }
+
+    off, on = "leak check off", "leak check on"
+    return [
+        row(off, BASELINE, BASELINE),
+        row(off, FIXTURES, RUNS[off][2]),
+        row(on, FIXTURES, RUNS[on][2]),
+        *(row(off, name, name) for name in list(STRATEGIES)[2:]),
+    ]
+
+
+def _write_tests(project: Path, run: str, names: list[str], tests: int) -> Path:
+    """Write one test file holding ``tests`` tests of each strategy in ``names``."""
+    source = "import pytest\n"
+    for index, name in enumerate(names):
+        fixtures, namespace = STRATEGIES[name]
+        kv = fixtures.split(",")[0].strip()
+        source += (
+            f"\n\n@pytest.mark.parametrize('n', range({tests}))\n"
+            "@pytest.mark.asyncio\n"
+            f"async def test_s{index}({fixtures}, n):  # {name}\n"
+            f"    kv = {kv}\n    namespace = {namespace}\n"
+            + textwrap.dedent(BODY).replace("\n", "\n    ").rstrip(" ").format()
         )
-    return rows
+    path = project / f"test_{run.replace(' ', '_')}.py"
+    path.write_text(source)
+    return path
 
 
-def _median_test_seconds(project: Path, test_file: Path, args: list[str]) -> float:
+def _run_strategies(project: Path, test_file: Path, args: list[str]) -> dict[str, float]:
+    """Run ``test_file``; return ``{strategy: median seconds per test}`` for this run."""
     durations = project / "durations.json"
     env = {**os.environ, "BENCH_DURATIONS": str(durations)}
     command = [
@@ -196,8 +232,11 @@ def _median_test_seconds(project: Path, test_file: Path, args: list[str]) -> flo
     )
     if result.returncode != 0:
         raise RuntimeError(f"benchmark run failed:\n{result.stdout}\n{result.stderr}")
-    per_test = json.loads(durations.read_text())
-    return statistics.median(per_test.values())
+    by_function: dict[str, list[float]] = {}
+    for nodeid, seconds in json.loads(durations.read_text()).items():
+        by_function.setdefault(nodeid.split("::")[1].split("[")[0], []).append(seconds)
+    names = [line.split("# ", 1)[1] for line in test_file.read_text().splitlines() if "# " in line]
+    return {name: statistics.median(by_function[f"test_s{i}"]) for i, name in enumerate(names)}
 
 
 def rollback_holds_service_writes() -> dict[str, Any]:
