@@ -42,6 +42,9 @@ def main(argv: list[str]) -> int:
     except subprocess.CalledProcessError as exc:
         print(f"dev.py: {shlex.join(map(str, exc.cmd))} failed ({exc.returncode})", file=sys.stderr)
         return exc.returncode or 1
+    except KeyboardInterrupt:  # Ctrl-C: how `dev.py docs` is stopped; the command saw it too
+        print("\ndev.py: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
