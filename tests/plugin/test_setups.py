@@ -260,7 +260,9 @@ def test_two_runs_at_once_never_sweep_each_other(
             @pytest.mark.asyncio
             async def test_long_running(kv_service, kv_isolated_plugin):
                 await kv_service.set(kv_isolated_plugin, "mine", "still here")
-                pathlib.Path({str(ready)!r}).write_text(kv_isolated_plugin)
+                pending = pathlib.Path({str(ready)!r} + ".tmp")
+                pending.write_text(kv_isolated_plugin)
+                pending.replace({str(ready)!r})  # appears whole: never seen empty
                 deadline = time.monotonic() + 60
                 while not pathlib.Path({str(release)!r}).exists():
                     assert time.monotonic() < deadline, "never released"
