@@ -52,3 +52,6 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections; safe to call twice."""
+
+    def abandon(self) -> None:
+        """Release what would outlive a service dropped without `close` (from a finalizer)."""

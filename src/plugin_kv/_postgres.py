@@ -270,6 +270,9 @@ class PostgresBackend:
             else:
                 _abandon(loop, entry)
 
+    def abandon(self) -> None:
+        """Nothing to stop: asyncpg runs no thread, and its connections close when collected."""
+
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncGenerator[asyncpg.pool.PoolConnectionProxy[Any], None]:
         """Lend a connection of the running loop's pool, waiting at most the timeout."""

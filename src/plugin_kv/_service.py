@@ -211,14 +211,18 @@ class KVService:
         return f"<KVService {self.url} {state}>"
 
     def __del__(self) -> None:
-        """Warn about a service that was never closed."""
-        if getattr(self, "_backend", None) is not None:
-            warnings.warn(
-                f"{self!r} was never closed: use 'async with KVService.open(...)'"
-                " or 'await kv.close()'",
-                ResourceWarning,
-                stacklevel=2,
-            )
+        """Warn about a service that was never closed, and stop what it left running."""
+        backend = getattr(self, "_backend", None)
+        if backend is not None:
+            try:
+                warnings.warn(
+                    f"{self!r} was never closed: use 'async with KVService.open(...)'"
+                    " or 'await kv.close()'",
+                    ResourceWarning,
+                    stacklevel=2,
+                )
+            finally:
+                backend.abandon()
 
     def _open(self) -> Backend:
         if self._backend is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import aiosqlite
+from aiosqlite.core import _STOP_RUNNING_SENTINEL
 
 from ._backend import Row
 from .errors import BackendError, BackendUnavailableError, ServiceClosedError
@@ -202,6 +203,28 @@ class SQLiteBackend:
             # runs after the flush that holds every write issued before it.
             self._closing = True
         await self._connection.close()
+
+    def abandon(self) -> None:
+        """Stop the worker of a service dropped without `close` (its finalizer calls this).
+
+        aiosqlite's own finalizer hands the worker a future of whatever event loop is running;
+        if that loop closes before the worker gets to it, the worker thread dies with "Event
+        loop is closed". This queues the close with no future, behind the work already queued.
+        """
+        connection = self._connection
+
+        def close() -> object:
+            db, connection._connection = connection._connection, None
+            if db is not None:
+                db.close()
+            return _STOP_RUNNING_SENTINEL  # ends aiosqlite's worker loop
+
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            connection._running = False
+            self._queue.put_nowait((None, close))
 
     def _call(self, operation: str, work: Callable[[], T]) -> asyncio.Future[T]:
         """Run ``work`` on the connection's worker thread (one round trip); await the result."""

@@ -278,3 +278,31 @@ async def test_a_write_abandoned_by_a_closed_event_loop_does_not_stop_the_worker
         # The worker must outlive the closed loop: later calls still complete.
         await asyncio.wait_for(kv.set(PLUGIN, "after", 2), timeout=30)
         assert await asyncio.wait_for(kv.get(PLUGIN, "after"), timeout=30) == 2
+
+
+async def test_an_unclosed_service_dropped_in_a_loop_that_then_closes_stops_its_worker_cleanly(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiosqlite's own finalizer would leave the worker a future of that closed loop."""
+    crashes: list[Any] = []
+    monkeypatch.setattr(threading, "excepthook", crashes.append)
+    gate = threading.Event()
+
+    def drop_an_open_service() -> threading.Thread:
+        async def drop() -> threading.Thread:
+            kv = await KVService.open(path)
+            inner = backend(kv)
+            worker: threading.Thread = inner._connection._thread
+            inner._queue.put_nowait((None, lambda: gate.wait(60)))  # hold the worker
+            del inner
+            with pytest.warns(ResourceWarning, match="was never closed"):
+                del kv  # the last reference: the finalizers run here
+            return worker
+
+        return asyncio.run(drop())  # the loop the service was dropped in closes here
+
+    worker = await asyncio.to_thread(drop_an_open_service)
+    gate.set()
+    await asyncio.to_thread(worker.join, 30)
+    assert not worker.is_alive()
+    assert crashes == []
