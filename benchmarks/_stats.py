@@ -48,14 +48,9 @@ def interleave(
     values: dict[str, list[float]] = {name: [] for name in measures}
     for round_number in range(1, rounds + 1):
         for name, measure in measures.items():
-            print(
-                f"\r  {label}: round {round_number}/{rounds}, {name}" + " " * 10,
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+            progress(f"{label}: round {round_number}/{rounds}, {name}")
             values[name].append(measure())
-    print(f"\r  {label}: done ({rounds} rounds)" + " " * 60, file=sys.stderr, flush=True)
+    progress(f"{label}: done ({rounds} rounds)", end=True)
     return {name: Sample(name, found) for name, found in values.items()}
 
 

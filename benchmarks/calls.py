@@ -35,6 +35,7 @@ COUNT = (
     "SELECT count(*) FROM kv_entries WHERE plugin = ? AND key >= ? AND key < ?"
     " AND (expires_at IS NULL OR expires_at > ?)"
 )
+LIST = COUNT.replace("count(*)", "key") + " ORDER BY key"
 PLUGIN = "bench"
 TASKS = 50
 BLOCK = 50
@@ -65,13 +66,11 @@ def measure_calls(rounds: int, operations: int) -> dict[str, Any]:
             f"set from {TASKS} tasks against sequential sets",
             rounds,
             {
-                "service, sequential": lambda: asyncio.run(_service_loop(path, "set", operations)),
+                "service, sequential": lambda: asyncio.run(_service_sets(path, operations)),
                 "service, 50 tasks": lambda: asyncio.run(
                     _service_concurrent(path, operations, TASKS)
                 ),
-                "aiosqlite, sequential": lambda: asyncio.run(
-                    _aiosqlite_loop(path, "set", operations)
-                ),
+                "aiosqlite, sequential": lambda: asyncio.run(_aiosqlite_sets(path, operations)),
                 "aiosqlite, 50 tasks": lambda: asyncio.run(
                     _aiosqlite_concurrent(path, operations, TASKS)
                 ),
@@ -120,12 +119,7 @@ def _paired_rounds(path: Path, operation: str, rounds: int, count: int) -> dict[
 async def _turns(path: Path, operation: str, count: int) -> dict[str, float]:
     """Return seconds per call of each way in, over ``count`` calls taken in turns."""
     now = time.time()
-    raw_sql = {
-        "set": UPSERT,
-        "get": GET,
-        "count": COUNT,
-        "list_keys": COUNT.replace("count(*)", "key") + " ORDER BY key",
-    }[operation]
+    raw_sql = {"set": UPSERT, "get": GET, "count": COUNT, "list_keys": LIST}[operation]
     raw = sqlite3.connect(path, isolation_level=None)
     raw.execute("PRAGMA synchronous=NORMAL")
     async with KVService.open(path) as kv, aiosqlite.connect(path, isolation_level=None) as db:
@@ -181,33 +175,22 @@ async def _timed(calls: range, call: Callable[[int], Awaitable[object]]) -> floa
     return time.perf_counter() - started
 
 
-async def _service_loop(path: Path, operation: str, count: int) -> float:
+async def _service_sets(path: Path, count: int) -> float:
+    """Return seconds per `set`, one after another, through the service."""
     async with KVService.open(path) as kv:
-        calls: dict[str, Callable[[int], Awaitable[object]]] = {
-            "set": lambda n: kv.set(PLUGIN, f"user:{n:06}", {"n": n}),
-            "get": lambda n: kv.get(PLUGIN, f"user:{n:06}"),
-            "count": lambda n: kv.count(PLUGIN, "user:00001"),
-            "list_keys": lambda n: kv.list_keys(PLUGIN, "user:00001"),
-        }
-        return await _timed(range(count), calls[operation]) / count
+        spent = await _timed(range(count), lambda n: kv.set(PLUGIN, f"user:{n:06}", {"n": n}))
+        return spent / count
 
 
-async def _aiosqlite_loop(path: Path, operation: str, count: int) -> float:
+async def _aiosqlite_sets(path: Path, count: int) -> float:
+    """Return seconds per upsert, one after another, through plain aiosqlite (autocommit)."""
     async with aiosqlite.connect(path, isolation_level=None) as db:
         await db.execute("PRAGMA synchronous=NORMAL")
-        now = time.time()
-        calls: dict[str, Callable[[int], Awaitable[object]]] = {
-            "set": lambda n: db.execute(UPSERT, (PLUGIN, f"user:{n:06}", f'{{"n":{n}}}', None)),
-            "get": lambda n: db.execute_fetchall(GET, (PLUGIN, f"user:{n:06}", now)),
-            "count": lambda n: db.execute_fetchall(
-                COUNT, (PLUGIN, "user:00001", "user:00002", now)
-            ),
-            "list_keys": lambda n: db.execute_fetchall(
-                COUNT.replace("count(*)", "key") + " ORDER BY key",
-                (PLUGIN, "user:00001", "user:00002", now),
-            ),
-        }
-        return await _timed(range(count), calls[operation]) / count
+        spent = await _timed(
+            range(count),
+            lambda n: db.execute(UPSERT, (PLUGIN, f"user:{n:06}", f'{{"n":{n}}}', None)),
+        )
+        return spent / count
 
 
 async def _service_concurrent(path: Path, count: int, tasks: int) -> float:

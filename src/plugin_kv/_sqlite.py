@@ -283,27 +283,19 @@ class SQLiteBackend:
         with self._lock:
             batch, self._pending = self._pending, []
             self._flush_queued = False
-        if len(batch) == 1:  # writes did not overlap: nobody else to resolve
-            _, work, kind, _ = batch[0]
-            failed, result = _commit(self._db, [(work, kind)])[0]
-            if failed:
-                raise result  # `_run_and_resolve` wraps a driver error
-            return result
-        outcomes = [
-            (failed, self._wrap(operation, result) if failed else result)
-            for (failed, result), (_, _, _, operation) in zip(
-                _commit(self._db, [(work, kind) for _, work, kind, _ in batch]), batch, strict=True
-            )
-        ]
+        outcomes = _commit(self._db, [(work, kind) for _, work, kind, _ in batch])
         waiting: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
-        for (future, _, _, _), outcome in zip(batch[1:], outcomes[1:], strict=True):
+        for (future, _, _, operation), (failed, result) in zip(
+            batch[1:], outcomes[1:], strict=True
+        ):
+            outcome = (failed, self._wrap(operation, result) if failed else result)
             waiting.setdefault(future.get_loop(), []).append((future, outcome))
         for loop, resolved in waiting.items():
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                 loop.call_soon_threadsafe(_resolve, resolved)
         failed, result = outcomes[0]
         if failed:
-            raise result
+            raise result  # `_run_and_resolve` wraps a driver error
         return result
 
     def _closed(self) -> ServiceClosedError:

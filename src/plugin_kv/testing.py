@@ -88,7 +88,6 @@ class KVPluginFactory:
     def __call__(self, label: str = "") -> str:
         """Return a new namespace, unique across workers and runs, readable from the test."""
         namespace = self._run.new_namespace(self._item.name, label)
-        self._run.refresh_lease(self._service)
         _test_state(self._item).namespaces.append((self._service, namespace))
         return namespace
 
@@ -295,7 +294,6 @@ class _Run:
     token: str = field(default_factory=lambda: secrets.token_hex(4))
     counter: int = 0
     services: dict[str, KVService] = field(default_factory=dict)
-    lease_renewed: dict[str, float] = field(default_factory=dict)
     kept: list[str] = field(default_factory=list)
     swept: list[str] = field(default_factory=list)
     loop: asyncio.AbstractEventLoop | None = None
@@ -331,8 +329,8 @@ class _Run:
                     pytrace=False,
                 )
             self.services[url] = service
-            self.refresh_lease(service)
-            self.keeper.keep(url)
+            self.call(_take_lease(service, self.token))
+            self.keeper.keep(url)  # renews it from now on
             self.swept.extend(self.call(_sweep_stale(service, self.token)))
         return service
 
@@ -345,13 +343,6 @@ class _Run:
             tail = "." + (_UNSAFE.sub("_", label).strip("_") or "x")
             readable = readable[: max(8, _NAME_LIMIT - len(head) - len(tail))] + tail
         return (head + readable)[:_NAME_LIMIT]
-
-    def refresh_lease(self, service: KVService) -> None:
-        """Renew this process's lease on ``service`` when it is getting old."""
-        now = time.monotonic()
-        if now - self.lease_renewed.get(service.url, -LEASE_SECONDS) >= LEASE_REFRESH_SECONDS:
-            self.call(service.set(LEASE_PLUGIN, self.token, _lease_value(), ttl=LEASE_SECONDS))
-            self.lease_renewed[service.url] = now
 
     def clean_up(self, item: pytest.Item, state: _TestState) -> None:
         """Remove the test's namespaces, check them empty, then look for leaks."""
@@ -436,8 +427,6 @@ class _LeaseKeeper:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.renewals = 0
-        """Leases renewed so far (for tests)."""
 
     def keep(self, url: str) -> None:
         """Renew the lease on ``url`` from now on; start the thread on first use."""
@@ -472,12 +461,7 @@ class _LeaseKeeper:
                     try:
                         if url not in services:
                             services[url] = loop.run_until_complete(_open(url))
-                        loop.run_until_complete(
-                            services[url].set(
-                                LEASE_PLUGIN, self._token, _lease_value(), ttl=LEASE_SECONDS
-                            )
-                        )
-                        self.renewals += 1
+                        loop.run_until_complete(_take_lease(services[url], self._token))
                         self._failures.pop(url, None)
                     except Exception as exc:  # the store is away: retry at the next turn
                         self._failures[url] = f"{type(exc).__name__}: {exc}"
@@ -549,6 +533,11 @@ def _process_is_gone(lease: object) -> bool:
 
 async def _open(url: str) -> KVService:
     return await KVService.open(url)
+
+
+async def _take_lease(service: KVService, token: str) -> None:
+    """Take, or renew, process ``token``'s lease on ``service`` for `LEASE_SECONDS`."""
+    await service.set(LEASE_PLUGIN, token, _lease_value(), ttl=LEASE_SECONDS)
 
 
 async def _clean(
