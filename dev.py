@@ -19,12 +19,13 @@ import sys
 import venv
 from pathlib import Path
 
+from plugin_kv_dev import DEFAULT_POSTGRES_URL, POSTGRES_VAR  # stdlib only
+
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed"
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def main(argv: list[str]) -> int:
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     os.chdir(ROOT)
-    os.environ.setdefault("PLUGIN_KV_TEST_POSTGRES_URL", POSTGRES_DEFAULT)
+    os.environ.setdefault(POSTGRES_VAR, DEFAULT_POSTGRES_URL)
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
     try:
         set_up()

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from typing import Any
 from uuid import uuid4
 
 from plugin_kv import KVService
+from plugin_kv_dev import POSTGRES_URL as URL
+from plugin_kv_dev.postgres import postgres_unavailable
 
 from ._stats import interleave, ratio
 
-URL = os.environ.get("PLUGIN_KV_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 UPSERT = (
     "INSERT INTO plugin_kv_entries (plugin, key, value, expires_at) VALUES ($1, $2, $3, $4)"
     " ON CONFLICT (plugin, key) DO UPDATE SET value = EXCLUDED.value,"
@@ -32,16 +32,7 @@ GET = (
 
 def unreachable() -> str | None:
     """Return why PostgreSQL cannot be measured here, or None when it can."""
-
-    async def probe() -> None:
-        async with KVService.open(URL) as kv:
-            await kv.count("probe")
-
-    try:
-        asyncio.run(asyncio.wait_for(probe(), 10))
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    return postgres_unavailable(URL)
 
 
 def measure_postgres(rounds: int, operations: int, keys: int) -> dict[str, Any]:

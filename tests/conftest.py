@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 from collections.abc import AsyncIterator
 
@@ -11,48 +9,11 @@ import pytest
 import pytest_asyncio
 
 from plugin_kv import KVService
+from plugin_kv_dev import POSTGRES_URL, REQUIRE_POSTGRES
+from plugin_kv_dev.postgres import import_driver, postgres_unavailable
 
-# Import asyncpg (a compiled extension) before any pytester run: pytester restores
-# sys.modules after each in-process run, and re-importing asyncpg's protocol module in the
-# same process crashes it. Loading it here keeps it out of every snapshot.
-with contextlib.suppress(ImportError):
-    import asyncpg  # noqa: F401
-
-    import plugin_kv._postgres  # noqa: F401
-
-POSTGRES_URL = os.environ.get(
-    "PLUGIN_KV_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-REQUIRE_POSTGRES = os.environ.get("PLUGIN_KV_REQUIRE_POSTGRES") == "1"
-
-
-def postgres_unavailable() -> str | None:
-    """Return why the PostgreSQL tests cannot run here, or None when they can."""
-    import asyncio
-    import socket
-    from urllib.parse import urlsplit
-
-    try:
-        import asyncpg  # noqa: F401
-
-        from plugin_kv import _postgres  # noqa: F401
-    except ImportError as exc:
-        return f"PostgreSQL support is not installed ({exc}); install plugin-kv[postgres]"
-    parts = urlsplit(POSTGRES_URL)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2).close()
-    except OSError as exc:
-        return f"no PostgreSQL server at {parts.hostname}:{parts.port or 5432} ({exc})"
-
-    async def probe() -> None:
-        async with KVService.open(POSTGRES_URL) as kv:
-            await kv.count("probe")
-
-    try:
-        asyncio.run(probe())
-    except Exception as exc:
-        return f"PostgreSQL at {POSTGRES_URL} is not usable: {exc}"
-    return None
+import_driver()  # before any pytester run: see its docstring
+__all__ = ["POSTGRES_URL", "REQUIRE_POSTGRES", "postgres_unavailable"]
 
 
 _postgres_reason: list[str | None] = []

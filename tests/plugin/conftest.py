@@ -10,15 +10,9 @@ from typing import Any
 import pytest
 
 from plugin_kv import KVService
+from plugin_kv_dev import inner_config
 
-INNER_CONFIG = """
-[tool.pytest.ini_options]
-asyncio_mode = "{mode}"
-asyncio_default_fixture_loop_scope = "{loop}"
-asyncio_default_test_loop_scope = "{loop}"
-filterwarnings = ["error", "ignore:.*outside the namespaces it was given:UserWarning"]
-{extra}
-"""
+INNER_FILTERS = ("error", "ignore:.*outside the namespaces it was given:UserWarning")
 
 LEAKY_SUITE = """
 import pytest
@@ -79,7 +73,9 @@ def configure(
     pytester: pytest.Pytester, *, mode: str = "strict", loop: str = "function", extra: str = ""
 ) -> None:
     """Give the inner run its own pytest config, so the outer one does not leak in."""
-    pytester.makepyprojecttoml(INNER_CONFIG.format(mode=mode, loop=loop, extra=extra))
+    pytester.makepyprojecttoml(
+        inner_config(mode=mode, loop=loop, filterwarnings=INNER_FILTERS, extra=extra)
+    )
 
 
 def store_contents(url: str) -> dict[str, dict[str, Any]]:

@@ -6,18 +6,9 @@ leave is swept by the next run.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
-
-# pytester restores sys.modules when a test ends, dropping what the test imported first; a C
-# extension such as asyncpg's protocol then imported a second time crashes the process
-# (SIGSEGV). Import the PostgreSQL driver now, before any pytester snapshot is taken.
-with contextlib.suppress(ImportError):
-    import asyncpg  # noqa: F401
-
-    import plugin_kv._postgres  # noqa: F401
 
 from ..conftest import POSTGRES_URL, require_postgres
 from ..plugin.conftest import configure, store_contents
