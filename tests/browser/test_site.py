@@ -1,5 +1,8 @@
 """The built site in headless Chromium: pages render, search finds, code copies, no errors.
 
+Every page in the nav of ``mkdocs.yml`` is opened: it must load, log no console error, ask
+no other host for anything, and draw each of its Mermaid diagrams as an SVG.
+
 Needs Debian's chromium (``apt-get install chromium``) or ``PLUGIN_KV_CHROMIUM`` pointing at
 another Chromium; skipped without it, unless ``PLUGIN_KV_REQUIRE_BROWSER=1``. Playwright never
 downloads a browser here. Screenshots go to ``site-screenshots/`` at the repository root.
@@ -8,7 +11,9 @@ downloads a browser here. Screenshots go to ``site-screenshots/`` at the reposit
 from __future__ import annotations
 
 import http.server
+import importlib.resources
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -17,13 +22,19 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
+from mkdocs.utils.yaml import yaml_load
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+MERMAID_JS = DOCS / "assets" / "mermaid" / "mermaid.min.js"
+MERMAID_VERSION = "11.17.2"
+"""The vendored Mermaid (npm ``mermaid``); Material loads the same major from a CDN without it."""
 SCREENSHOTS = ROOT / "site-screenshots"
 CHROMIUM = Path(os.environ.get("PLUGIN_KV_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -37,6 +48,30 @@ TIMEOUT_MS = 15_000
 COPY_BUTTON = "button[data-md-type='copy'], button.md-clipboard"  # Material 9.7+, older
 
 pytestmark = pytest.mark.browser
+
+
+def _nav_pages(nav: object) -> list[str]:
+    """Return the Markdown paths of a MkDocs nav, in order, however deeply it nests."""
+    if isinstance(nav, str):
+        return [] if "://" in nav else [nav]
+    if isinstance(nav, list):
+        return [page for entry in nav for page in _nav_pages(entry)]
+    if isinstance(nav, dict):
+        return [page for value in nav.values() for page in _nav_pages(value)]
+    raise TypeError(f"unexpected entry in the nav of mkdocs.yml: {nav!r}")
+
+
+def _url_of(page: str) -> str:
+    """Return the site path MkDocs gives a page (directory URLs): how-to/x.md -> how-to/x/."""
+    stem = page.removesuffix(".md")
+    if stem == "index" or stem.endswith("/index"):
+        return stem.removesuffix("index")
+    return stem + "/"
+
+
+with (ROOT / "mkdocs.yml").open() as config:
+    NAV_PAGES = _nav_pages(yaml_load(config)["nav"])
+MERMAID_FENCE = re.compile(r"^ {0,3}```+\s*mermaid\b", re.MULTILINE)
 
 
 def _require_browser() -> None:
@@ -109,6 +144,8 @@ class Visit:
     page: Page
     base: str
     errors: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
+    """Requests to any host but the local site, which were refused."""
 
     def open(self, path: str = "") -> None:
         """Load a page of the site."""
@@ -117,8 +154,9 @@ class Visit:
         assert response.ok, f"{path or '/'}: HTTP {response.status}"
 
     def assert_no_errors(self) -> None:
-        """Check that no page logged an error to the console."""
+        """Check that no page logged an error to the console or asked another host."""
         assert self.errors == [], f"console errors: {self.errors}"
+        assert self.elsewhere == [], f"requests to other hosts: {self.elsewhere}"
 
 
 @pytest.fixture
@@ -133,11 +171,29 @@ def visit(browser: Browser, site_url: str, request: pytest.FixtureRequest) -> It
     visit = Visit(page, site_url)
     page.on("console", lambda msg: visit.errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: visit.errors.append(str(exc)))
+    local = urlsplit(site_url).netloc
+
+    def refuse_other_hosts(route: Any) -> None:
+        url = route.request.url
+        if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != local:
+            visit.elsewhere.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", refuse_other_hosts)
+    # Material draws each diagram into a closed shadow root; open it, so the test can see the SVG.
+    context.add_init_script(
+        "const attach = Element.prototype.attachShadow;"
+        "Element.prototype.attachShadow = function (init) {"
+        " return attach.call(this, { ...init, mode: 'open' }); };"
+    )
     try:
         yield visit
     finally:
         SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+        name = re.sub(r"[^\w\[\].-]+", "-", request.node.name)  # how-to/x.md: one file
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
         context.close()
 
 
@@ -178,3 +234,56 @@ def test_copy_button_copies_the_code(visit: Visit) -> None:
     copied = visit.page.evaluate("navigator.clipboard.readText()")
     assert copied.strip() == code.strip()
     visit.assert_no_errors()
+
+
+def test_every_page_is_in_the_nav() -> None:
+    on_disk = sorted(
+        str(path.relative_to(DOCS))
+        for path in DOCS.rglob("*.md")
+        if not any(part.startswith((".", "_")) for part in path.relative_to(DOCS).parts)
+    )
+    assert sorted(NAV_PAGES) == on_disk, "add each page to the nav of mkdocs.yml"
+
+
+@pytest.mark.parametrize("path", NAV_PAGES)
+def test_page_renders_with_its_diagrams(visit: Visit, path: str) -> None:
+    diagrams = len(MERMAID_FENCE.findall((DOCS / path).read_text()))
+    visit.open(_url_of(path))
+    assert visit.page.locator("article h1").first.inner_text().strip()
+    drawn = visit.page.locator("article div.mermaid")
+    if diagrams:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+        try:
+            drawn.nth(diagrams - 1).locator("svg").first.wait_for(state="attached")
+        except PlaywrightTimeoutError:
+            pytest.fail(
+                f"{path}: {diagrams} Mermaid fences, {drawn.count()} drawn in time;"
+                f" console errors: {visit.errors}; requests to other hosts: {visit.elsewhere}",
+                pytrace=False,
+            )
+    assert drawn.count() == diagrams, f"{path}: {diagrams} Mermaid fences, {drawn.count()} drawn"
+    assert visit.page.locator("article pre.mermaid").count() == 0, "a diagram was not drawn"
+    for n in range(diagrams):
+        svg = drawn.nth(n).locator("svg").first
+        assert svg.get_attribute("aria-roledescription"), f"{path}: diagram {n + 1} is no diagram"
+        text = svg.text_content() or ""
+        assert "Syntax error" not in text, f"{path}: diagram {n + 1} does not parse"
+        box = svg.bounding_box()
+        assert box is not None, f"{path}: diagram {n + 1} is not shown"
+        assert box["width"] > 100, f"{path}: diagram {n + 1} is {box['width']} px wide"
+        assert box["height"] > 100, f"{path}: diagram {n + 1} is {box['height']} px high"
+    visit.assert_no_errors()
+
+
+def test_vendored_mermaid_is_the_major_material_asks_for() -> None:
+    """Material fetches ``mermaid@<major>`` from a CDN when the site does not provide one."""
+    scripts = Path(str(importlib.resources.files("material"))) / "templates/assets/javascripts"
+    bundles = list(scripts.glob("bundle.*.min.js"))
+    asked = {m for b in bundles for m in re.findall(r"mermaid@(\d+)/", b.read_text())}
+    assert asked, "no mermaid@<major> URL in Material's bundle: check how it loads Mermaid now"
+    assert f'version:"{MERMAID_VERSION}"' in MERMAID_JS.read_text(), MERMAID_JS
+    assert asked == {MERMAID_VERSION.split(".")[0]}, (
+        f"Material asks for mermaid@{asked}, the site serves {MERMAID_VERSION}: vendor that"
+        " major's dist/mermaid.min.js and LICENSE from npm into docs/assets/mermaid/"
+    )
