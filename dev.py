@@ -72,6 +72,9 @@ def test() -> None:
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
     run(BIN / "mypy")
+    workflows = sorted(map(str, (ROOT / ".github" / "workflows").glob("*.yml")))
+    run(BIN / "actionlint", *workflows)  # also flags actions on a runtime GitHub retires
+    run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
     run(BIN / "pytest", "tests", "-n", "2", *extra)
     run(BIN / "pytest", "docs", "-n", "2", *extra)
     run(BIN / "mkdocs", "build", "--strict", "--quiet")
