@@ -1,21 +1,15 @@
-"""Make `pytest docs/` check the guide: see `_harness.py` for the engine and its settings."""
+"""Make `pytest docs/` check the guide: see `_harness` for the engine and its settings."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
-from _harness import ROOT, pages_to_check
+from _harness import ROOT, UPDATE_PROPERTY, OutputUpdate, apply_updates, pages_to_check
 
-# Import asyncpg (a compiled extension) before any test runs. The `pytester` fixture restores
-# sys.modules when its test ends, so a driver first imported during such a test (the
-# PostgreSQL probe of a ``needs="postgres"`` example) would be imported again by a later
-# example, and asyncpg's protocol module crashes the process when re-imported.
-with contextlib.suppress(ImportError):
-    import asyncpg  # noqa: F401
+from plugin_kv_dev.postgres import import_driver
 
-    import plugin_kv._postgres  # noqa: F401
+import_driver()  # before any pytester run: see its docstring
 
 
 @pytest.fixture
@@ -29,3 +23,40 @@ def pytest_report_header(config: pytest.Config) -> str:
     """Say which pages are checked."""
     pages = pages_to_check()
     return f"docs: checking the examples of {len(pages)} pages under {ROOT}"
+
+
+class OutputUpdates:
+    """Rewrites drifted ``output-of`` blocks when a ``--update-examples`` session ends.
+
+    Tests send their blocks' new lines in their reports (`pytest.TestReport.user_properties`),
+    so with xdist they reach the main process, which alone writes the pages.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.updates: list[OutputUpdate] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Keep the output updates a test sent along in its report."""
+        if report.when == "call":
+            self.updates += [
+                OutputUpdate.from_json(str(value))
+                for name, value in report.user_properties
+                if name == UPDATE_PROPERTY
+            ]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Rewrite the pages, once, in the main process (not in an xdist worker)."""
+        if not self.updates or hasattr(self.config, "workerinput"):
+            return
+        done = apply_updates(ROOT, self.updates)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"docs: {len(done)} output blocks to update")
+            for line in done:
+                reporter.write_line(f"  {line}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the rewriting of output blocks."""
+    config.pluginmanager.register(OutputUpdates(config), "docs-output-updates")

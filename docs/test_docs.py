@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from _harness import (
+    UPDATE_PROPERTY,
     Example,
+    OutputUpdate,
     Page,
     configure,
     example_param,
@@ -45,6 +47,12 @@ def test_example(
         run_plain(example, eval_example, monkeypatch, update=eval_example.update_examples)
     elif example.kind == "pytest":
         pytester = request.getfixturevalue("pytester")
-        run_pytest(example, pytester, monkeypatch)
+        record = None
+        if eval_example.update_examples:
+
+            def record(update: OutputUpdate) -> None:
+                request.node.user_properties.append((UPDATE_PROPERTY, update.to_json()))
+
+        run_pytest(example, pytester, monkeypatch, record)
     else:
         lint(example)

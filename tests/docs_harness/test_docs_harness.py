@@ -1,4 +1,8 @@
-"""The docs harness (docs/_harness.py), run by pytester on small throwaway pages."""
+"""The docs harness as a whole: ``pytest docs`` run by pytester on small throwaway pages.
+
+Only what a whole run shows is tested here; the reading half has direct tests in
+``test_reading.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from textwrap import dedent
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-HARNESS_FILES = ("_harness.py", "conftest.py", "test_docs.py")
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+HARNESS_FILES = ("conftest.py", "test_docs.py")
 
 PYPROJECT = """\
 [tool.pytest.ini_options]
@@ -21,6 +26,8 @@ asyncio_default_test_loop_scope = "function"
 filterwarnings = ["error"]
 markers = ["postgres: needs PostgreSQL"]
 """
+
+SUMMARY = "========================= 1 failed, 2 passed in 0.12s =========================="
 
 LEAKY_PAGE = """\
 # Leaky
@@ -50,9 +57,9 @@ def test_count(store):
 ```
 
 ```text {output-of="test_leaky.py"}
-E   *AssertionError: found 2
+E       AssertionError: found 2
 FAILED test_leaky.py::test_count - AssertionError: found 2
-*1 failed, 2 passed*
+========================= 1 failed, 2 passed in 0.12s ==========================
 ```
 """
 
@@ -64,6 +71,9 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     docs = pytester.mkdir("docs")
     for name in HARNESS_FILES:
         shutil.copy(DOCS / name, docs / name)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(DOCS / "_harness", docs / "_harness", ignore=ignore)
+    shutil.copytree(ROOT / "plugin_kv_dev", pytester.path / "plugin_kv_dev", ignore=ignore)
     return pytester
 
 
@@ -383,12 +393,59 @@ def test_output_line_not_in_the_run_fails(project: pytest.Pytester) -> None:
     result = run_docs(project, page)
     result.stdout.fnmatch_lines(
         [
-            "docs/page.md:27: a line of this output-of='test_leaky.py' block is not in the"
-            " run's output*",
-            "nomatch: 'E   *AssertionError: found 3'",
+            "docs/page.md:28: this line of an output-of='test_leaky.py' block is not in the"
+            " run's output *: 'E       AssertionError: found 3'",
+            "pytest docs/ --update-examples rewrites the block from a real run",
+            "--- output of the run, with stand-ins ---",
         ]
     )
     result.assert_outcomes(failed=1, passed=2)
+
+
+def test_a_wildcard_is_not_a_pattern(project: pytest.Pytester) -> None:
+    page = LEAKY_PAGE.replace(SUMMARY, "*1 failed*")
+    result = run_docs(project, page)
+    result.stdout.fnmatch_lines(["docs/page.md:30: this line of an output-of=* '*1 failed*'"])
+    result.assert_outcomes(failed=1, passed=2)
+
+
+def test_update_examples_restores_an_output_line_edited_by_hand(project: pytest.Pytester) -> None:
+    page = (
+        LEAKY_PAGE.replace("found 2\nFAILED", "found 3\nFAILED")
+        .replace(SUMMARY, "*1 failed*")
+        .replace("```text {output-of", "!!! example\n    ```text {output-of")
+    )
+    lines = page.split("\n")
+    start = lines.index("!!! example")
+    lines[start + 2 : start + 6] = ["    " + line for line in lines[start + 2 : start + 6]]
+    result = run_docs(project, "\n".join(lines), "--update-examples")
+    result.stdout.fnmatch_lines(
+        ["docs: 1 output blocks to update", "  docs/page.md:29: output block rewritten"]
+    )
+    result.assert_outcomes(passed=3)
+    text = (project.path / "docs" / "page.md").read_text("utf-8")
+    assert text.endswith(
+        "    E       AssertionError: found 2\n"
+        "    FAILED test_leaky.py::test_count - AssertionError: found 2\n"
+        "    ========================= 1 failed, 2 passed in 0.12s ==========================\n"
+        "    ```\n"
+    )
+    project.runpytest_subprocess("docs").assert_outcomes(passed=3)
+
+
+def test_update_examples_reports_a_line_it_cannot_place(project: pytest.Pytester) -> None:
+    page = LEAKY_PAGE.replace(
+        "E       AssertionError: found 2\n", "nothing like any line printed\n"
+    )
+    result = run_docs(project, page, "--update-examples")
+    result.stdout.fnmatch_lines(
+        [
+            "docs/page.md:28: this line of an output-of=* 'nothing like any line printed'",
+            "no similar line to put in its place: edit the block by hand",
+        ]
+    )
+    result.assert_outcomes(failed=1, passed=2)
+    assert "nothing like any line printed" in (project.path / "docs" / "page.md").read_text()
 
 
 def test_later_file_replaces_earlier_one_and_args_are_passed(project: pytest.Pytester) -> None:

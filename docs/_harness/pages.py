@@ -1,56 +1,22 @@
-"""Read the guide's fenced examples and check them: the engine behind `pytest docs/`.
+"""Reading the guide: pages, their fences, the fences' settings, outcomes, output blocks.
 
-Every fence whose info string starts with ``py`` (in ``docs/**/*.md`` and ``README.md``) is
-an example. Settings ride in Material's attribute braces on the fence line::
-
-    ```py {title="test_leaky.py" test="pytest" outcome="failed=1 passed=2"}
-
-``test`` says what to do with it:
-
-- ``run`` (default): run it against the real service, check ``#>`` lines, lint it with ruff;
-- ``pytest``: a whole test file, run in a fresh pytest (pytester) next to the page's
-  ``test="file"`` examples so far; ``outcome`` and ``output-of`` blocks are checked;
-- ``file``: a supporting file (``conftest.py``, ``pyproject.toml``...) for the later
-  ``test="pytest"`` examples of the page; a later file with the same title replaces it;
-- ``skip``: not run, and ``reason="..."`` says why.
-
-Other settings: ``title`` (shown by Material; names the file; builds the test id),
-``outcome="failed=1 passed=2"`` and ``args="-n 2"`` (``$VAR`` expanded) for ``pytest``,
-``needs="postgres"`` (skip without a server, unless PLUGIN_KV_REQUIRE_POSTGRES=1),
-``lint="false"``. A non-Python fence ```` ```text {output-of="test_leaky.py"} ```` lists lines
-the last run of that file must print, in order (``*`` matches any text). Settings are read
-from the raw fence line, with their case; an unknown one fails the example.
-
-pytest-examples finds the examples; markdown-it-py, a real Markdown parser, counts the fences
-again, so a fence pytest-examples could not read fails the page instead of vanishing.
+Pure functions of the page text (plus pytest-examples' own reading of the page): nothing here
+runs an example. `docs/_harness/__init__.py` describes the settings; `running` uses them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import os
 import re
 import shlex
-import socket
-import subprocess
-import sys
-import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, cast
-from unittest import mock
-from urllib.parse import urlsplit
+from typing import Literal, cast
 
-import pytest
-import pytest_examples.run_code
 from markdown_it import MarkdownIt
-from pytest_examples import CodeExample, EvalExample, find_examples
-from ruff.__main__ import find_ruff_bin
+from pytest_examples import CodeExample, find_examples
 
-DOCS = Path(__file__).resolve().parent
-ROOT = DOCS.parent
+ROOT = Path(__file__).resolve().parents[2]
+"""The project: ``README.md`` and ``docs/`` are read from here."""
 
 Kind = Literal["run", "pytest", "file", "skip"]
 
@@ -70,26 +36,7 @@ FILE_KEYS = SITE_KEYS | {"test"}
 OUTCOME_KEYS = ("passed", "failed", "errors", "skipped", "xpassed", "xfailed")
 OUTCOME_EXTRA_KEYS = ("warnings", "deselected")
 NEEDS = ("postgres",)
-POSTGRES_VAR = "PLUGIN_KV_TEST_POSTGRES_URL"
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-"""The server ``needs="postgres"`` examples use when the variable is unset (as tests/)."""
-CONFIG_FILES = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg")
 
-RUFF_RULES = ["E", "W", "F", "I", "B", "UP", "SIM", "ASYNC", "PT"]
-LINE_LENGTH = 100
-TARGET_VERSION: Final = "py310"
-
-INNER_PYPROJECT = """\
-[tool.pytest.ini_options]
-asyncio_mode = "strict"
-asyncio_default_fixture_loop_scope = "function"
-asyncio_default_test_loop_scope = "function"
-filterwarnings = ["error"]
-"""
-"""The pytest config of a ``test="pytest"`` run, unless the page shows its own."""
-
-DEFAULT_ARGS = {"randomly": ["-p", "no:randomly"], "cacheprovider": ["-p", "no:cacheprovider"]}
-INNER_TIMEOUT = 300.0
 
 _FENCE_INFO = re.compile(r"(?P<lang>[^\s{]*)\s*(?:\{(?P<attrs>.*)\})?\s*")
 _ATTR = re.compile(
@@ -99,7 +46,6 @@ _ATTR = re.compile(
 _BLOCK_MARKER = re.compile(r"(?:!!!|\?\?\?\+?|===\+?!?)(?:\s|$)")
 _FENCE_OPEN = re.compile(r" {0,3}(?P<marker>`{3,}|~{3,})")
 _OUTCOME = re.compile(r"(?P<key>[a-z]+)=(?P<count>\d+)")
-_ENV_VAR = re.compile(r"\$(?:\{(?P<braced>\w+)\}|(?P<plain>\w+))")
 
 
 @dataclass
@@ -122,10 +68,16 @@ class Fence:
 
 @dataclass
 class Output:
-    """A ```` ```text {output-of="test_x.py"} ```` block: lines the run must print."""
+    """A ```` ```text {output-of="test_x.py"} ```` block: lines the run must print, in order."""
 
     line: int
+    """The fence line, 1-based."""
     lines: list[str]
+    """The block's non-blank lines, without trailing spaces."""
+    line_numbers: list[int]
+    """The page line (1-based) of each of `lines`."""
+    raw: list[str]
+    """Each of `lines` as the page has it, indentation included (for rewriting the page)."""
 
 
 @dataclass
@@ -381,8 +333,7 @@ def _build_examples(page: Page, fences: list[Fence], found: dict[int, CodeExampl
                         'test="pytest" example above it on this page'
                     )
                 else:
-                    lines = [line.rstrip() for line in fence.content.splitlines() if line.strip()]
-                    target.outputs.append(Output(fence.line, lines))
+                    target.outputs.append(_output_block(page, fence))
             elif settings.get("test") == "file":
                 files[settings["title"]] = (None, fence)
             continue
@@ -442,281 +393,12 @@ def _check_other(settings: dict[str, str]) -> list[str]:
     ]
 
 
-# -- running ------------------------------------------------------------------------------
-
-
-def fail_if_invalid(example: Example) -> None:
-    """Fail the test of an example whose fence has errors."""
-    __tracebackhide__ = True
-    if example.errors:
-        pytest.fail("\n".join(f"{example.where}: {e}" for e in example.errors), pytrace=False)
-
-
-def configure(eval_example: EvalExample) -> None:
-    """Wrap long ``#>`` output like the project: lines up to 100 characters."""
-    eval_example.set_config(line_length=LINE_LENGTH, target_version=TARGET_VERSION)
-
-
-def run_plain(
-    example: Example,
-    eval_example: EvalExample,
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    update: bool,
-) -> None:
-    """Run an example as ``__main__``, check (or update) its ``#>`` lines, then lint it."""
-    __tracebackhide__ = True
-    check_needs(example, monkeypatch)
-    python_file = eval_example.tmp_path / f"{example.code.module_name}.py"
-    run = eval_example.run_print_update if update else eval_example.run_print_check
-    reported_at(example, python_file, lambda: run(example.code))
-    lint(example)
-
-
-def lint(example: Example) -> None:
-    """Lint the example with ruff, unless its fence says ``lint="false"``."""
-    __tracebackhide__ = True
-    if not example.lint:
-        return
-    command = [
-        find_ruff_bin(),
-        "check",
-        "--isolated",  # the same rules wherever the example happens to run
-        "--no-cache",
-        "--output-format=concise",
-        f"--line-length={LINE_LENGTH}",
-        f"--target-version={TARGET_VERSION}",
-        f"--extend-select={','.join(RUFF_RULES)}",
-        "-",
-    ]
-    done = subprocess.run(
-        command, input=example.code.source, capture_output=True, text=True, timeout=60
-    )
-    if done.returncode == 0:
-        return
-    offset = example.code.start_line
-    found = re.sub(
-        r"^-:(\d+):",
-        lambda m: f"{example.page.rel}:{int(m[1]) + offset}:",
-        done.stdout,
-        flags=re.MULTILINE,
-    )
-    pytest.fail(
-        f"{example.where}: ruff found problems in the example\n{found}{done.stderr}",
-        pytrace=False,
-    )
-
-
-def reported_at(example: Example, python_file: Path, run: Callable[[], object]) -> None:
-    """Call ``run``; turn an exception from the example into a failure naming page and line.
-
-    pytest-examples would rewrite the traceback to point into the Markdown file; on Python
-    3.11 with pytest >= 8.4 that rewritten traceback crashes pytest (INTERNALERROR). We keep
-    the real traceback and map its lines back to the page ourselves, on every Python.
-    """
-    __tracebackhide__ = True
-    main = sys.modules.get("__main__")
-    failure = None
-    try:
-        with mock.patch.object(
-            pytest_examples.run_code, "create_example_traceback", _no_traceback_rewrite
-        ):
-            run()
-    except Exception as exc:
-        failure = describe_error(exc, example, python_file)
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main  # pytest-examples replaces it
-    if failure is not None:
-        pytest.fail(failure, pytrace=False)  # outside `except`: no chained traceback
-
-
-def _no_traceback_rewrite(*args: object) -> None:
-    return None
-
-
-def describe_error(exc: BaseException, example: Example, python_file: Path) -> str:
-    """Say where on the page ``exc`` came from, with the example's part of the traceback."""
-    offset = example.code.start_line
-    name = str(python_file)
-    trail = []
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == name and frame.lineno is not None:
-            line = frame.lineno + offset
-            trail.append(
-                f"  {example.page.rel}:{line} in {frame.name}\n      {_text(example, line)}"
-            )
-    if isinstance(exc, SyntaxError) and exc.filename == name and exc.lineno is not None:
-        trail.append(f"  {example.page.rel}:{exc.lineno + offset}")
-    where = trail[-1].split()[0] if trail else example.where
-    what = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
-    cause = exc.__cause__
-    if cause is not None:
-        what += "\n  caused by " + "".join(traceback.format_exception_only(type(cause), cause))
-    heading = f"{where}: example {example.test_id} raised {what}"
-    return "\n".join([heading, "example traceback (most recent call last):", *trail])
-
-
-def _text(example: Example, line: int) -> str:
-    lines = example.page.lines
-    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
-
-
-def run_pytest(
-    example: Example,
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Run a whole test file in a fresh pytest, with the page's files, and check the result."""
-    __tracebackhide__ = True
-    check_needs(example, monkeypatch)
-    args = [*_inner_args(example), example.settings["title"]]
-    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PLUGIN_KV_URL", *_xdist_vars()):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "80")
-    monkeypatch.setenv("PY_COLORS", "0")
-
-    files = {**example.files, example.settings["title"]: example.code.source}
-    if not any(name in files for name in CONFIG_FILES):
-        pytester.makepyprojecttoml(INNER_PYPROJECT)
-    for name, text in files.items():
-        target = pytester.path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, "utf-8")
-
-    result = pytester.runpytest_subprocess(*args, timeout=INNER_TIMEOUT)
-    check_outcome(example, result, args)
-    for output in example.outputs:
-        check_output(example, output, result)
-    lint(example)
-
-
-def _xdist_vars() -> list[str]:
-    return [name for name in os.environ if name.startswith("PYTEST_XDIST_")]
-
-
-def _inner_args(example: Example) -> list[str]:
-    __tracebackhide__ = True
-    given = [_expand(word, example) for word in shlex.split(example.settings.get("args", ""))]
-    args: list[str] = []
-    for plugin, default in DEFAULT_ARGS.items():
-        if not any(plugin in word for word in given):
-            args += default
-    return [*args, *given]
-
-
-def _expand(word: str, example: Example) -> str:
-    __tracebackhide__ = True
-
-    def value(match: re.Match[str]) -> str:
-        name = match["braced"] or match["plain"]
-        if name not in os.environ:
-            pytest.fail(
-                f"{example.where}: args uses ${name}, which is not set in the environment",
-                pytrace=False,
-            )
-        return os.environ[name]
-
-    return _ENV_VAR.sub(value, word)
-
-
-def check_outcome(example: Example, result: pytest.RunResult, args: list[str]) -> None:
-    """Check the inner run against ``outcome`` (or, without it, that everything passed)."""
-    __tracebackhide__ = True
-    command = "pytest " + shlex.join(args)
-    declared = example.settings.get("outcome")
-    if declared is None:
-        if result.ret != 0:
-            message = f"{command} did not pass (exit code {int(result.ret)})"
-            _fail_run(example, result, f'{message}; if it should fail, say outcome="failed=1 ..."')
-        return
-    problem = None
-    try:
-        result.assert_outcomes(**parse_outcome(declared))
-    except AssertionError as exc:
-        problem = f"{command} does not match outcome={declared!r}:\n{exc}"
-    except ValueError as exc:  # no summary line: the run crashed
-        problem = f"{command} printed no outcome ({exc})"
-    if problem is not None:  # failing outside `except` keeps the report short
-        _fail_run(example, result, problem)
-
-
-def _fail_run(example: Example, result: pytest.RunResult, message: str) -> None:
-    __tracebackhide__ = True
-    output = "\n".join(result.outlines[-60:])
-    errors = "\n".join(result.errlines[-20:])
-    pytest.fail(
-        f"{example.where}: {message}\n--- output of the run ---\n{output}"
-        + (f"\n--- stderr ---\n{errors}" if errors else ""),
-        pytrace=False,
-    )
-
-
-def check_output(example: Example, output: Output, result: pytest.RunResult) -> None:
-    """Check that every line of an ``output-of`` block appears, in order, in the run's output."""
-    __tracebackhide__ = True
-    try:
-        result.stdout.fnmatch_lines([_pattern(line) for line in output.lines])
-    except pytest.fail.Exception as exc:
-        details = exc.msg
-    else:
-        return
-    pytest.fail(
-        f"{example.page.rel}:{output.line}: a line of this output-of="
-        f"{example.settings['title']!r} block is not in the run's output "
-        f"(lines must appear in order; * matches any text)\n{details}",
-        pytrace=False,
-    )
-
-
-def _pattern(line: str) -> str:
-    """Make ``*`` the only wildcard: ``[``, ``]`` and ``?`` stand for themselves."""
-    return re.sub(r"[\[\]?]", lambda m: f"[{m.group()}]", line)
-
-
-def check_needs(example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip (or, when required, fail) an example that needs a service that is not there.
-
-    ``needs="postgres"`` uses the server of ``PLUGIN_KV_TEST_POSTGRES_URL`` (default
-    `DEFAULT_POSTGRES_URL`, as in the test suite) and sets that variable for the example.
-    """
-    __tracebackhide__ = True
-    if example.settings.get("needs") != "postgres":
-        return
-    url = os.environ.get(POSTGRES_VAR) or DEFAULT_POSTGRES_URL
-    problem = postgres_problem(url)
-    if problem is not None:
-        message = f"{example.where} needs PostgreSQL: {problem}"
-        if os.environ.get("PLUGIN_KV_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{message} (and PLUGIN_KV_REQUIRE_POSTGRES=1)", pytrace=False)
-        pytest.skip(f"{message}; set {POSTGRES_VAR}=postgresql://user@host/db")
-    monkeypatch.setenv(POSTGRES_VAR, url)
-
-
-@functools.cache
-def postgres_problem(url: str) -> str | None:
-    """Return why the PostgreSQL server at ``url`` is unusable, or None."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 5432
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except OSError as exc:
-        return f"cannot reach {host}:{port} ({exc})"
-
-    async def probe() -> None:
-        from plugin_kv import KVService
-
-        async with KVService.open(url) as kv:
-            await kv.count("docs-probe")
-
-    try:
-        asyncio.run(probe())
-    except Exception as exc:
-        return f"cannot use {url}: {exc}"
-    return None
-
-
-def example_param(example: Example) -> Any:
-    """Wrap an example for `pytest.mark.parametrize`, with its id and marks."""
-    marks = [pytest.mark.postgres] if example.settings.get("needs") == "postgres" else []
-    return pytest.param(example, id=example.test_id, marks=marks)
+def _output_block(page: Page, fence: Fence) -> Output:
+    output = Output(fence.line, [], [], [])
+    for offset, line in enumerate(fence.content.splitlines()):
+        if line.strip():
+            number = fence.line + 1 + offset
+            output.lines.append(line.rstrip())
+            output.line_numbers.append(number)
+            output.raw.append(page.lines[number - 1])
+    return output

@@ -1,0 +1,256 @@
+"""The reading half of the docs harness, tested directly: fences, settings, outcomes, output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+sys.path.insert(0, str(DOCS))  # the harness is a package of docs/, as `pytest docs/` sees it
+
+from _harness.output import (  # noqa: E402
+    missing_line,
+    normalise,
+    normalise_output,
+    path_stand_ins,
+    separator_line,
+    update_excerpt,
+)
+from _harness.pages import (  # noqa: E402
+    check_settings,
+    markdown_fences,
+    parse_info,
+    parse_outcome,
+    read_page,
+)
+
+# -- fence lines and settings ----------------------------------------------------------------
+
+
+def test_parse_info_reads_language_and_settings() -> None:
+    lang, settings, errors = parse_info("py {title=\"test_x.py\" test=pytest outcome='passed=1'}")
+    assert (lang, settings, errors) == (
+        "py",
+        {"title": "test_x.py", "test": "pytest", "outcome": "passed=1"},
+        [],
+    )
+
+
+def test_parse_info_takes_the_language_from_a_class() -> None:
+    assert parse_info('{.py title="x.py"}') == ("py", {"title": "x.py"}, [])
+
+
+def test_parse_info_reports_a_repeated_setting_and_bad_syntax() -> None:
+    _, _, errors = parse_info('py {test="run" test="skip"}')
+    assert errors == ["setting 'test' is given twice"]
+    _, _, errors = parse_info('py {title="x.py" oops}')
+    assert len(errors) == 1
+    assert errors[0].startswith("cannot read 'oops}' in the fence line") or "oops" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings", "expected"),
+    [
+        ("run", {}, []),
+        ("pytest", {"title": "test_x.py", "outcome": "failed=1"}, []),
+        ("walk", {}, ["unknown test='walk': use one of 'run', 'pytest', 'file', 'skip'"]),
+        ("skip", {}, ['test="skip" needs reason="..." saying why the example is not run']),
+        ("run", {"lint": "no"}, ['lint=\'no\': use "true" or "false"']),
+        ("run", {"needs": "redis"}, ["needs='redis': use one of 'postgres'"]),
+        (
+            "file",
+            {"title": "../x.py"},
+            ["title '../x.py' must be a relative path inside the project"],
+        ),
+    ],
+)
+def test_check_settings(kind: str, settings: dict[str, str], expected: list[str]) -> None:
+    assert check_settings(kind, settings) == expected
+
+
+def test_check_settings_names_an_unknown_setting() -> None:
+    (error,) = check_settings("run", {"colour": "red"})
+    assert error.startswith("unknown setting 'colour' for test='run': use ")
+
+
+# -- outcomes ---------------------------------------------------------------------------------
+
+
+def test_parse_outcome_reads_counts() -> None:
+    assert parse_outcome("failed=1 passed=2, warnings=3") == {
+        "failed": 1,
+        "passed": 2,
+        "warnings": 3,
+    }
+
+
+@pytest.mark.parametrize("text", ["", "passed", "passes=2", "passed=-1"])
+def test_parse_outcome_rejects_what_it_cannot_read(text: str) -> None:
+    with pytest.raises(ValueError, match="outcome="):
+        parse_outcome(text)
+
+
+# -- fences -----------------------------------------------------------------------------------
+
+
+def test_markdown_fences_finds_fences_inside_admonitions_with_their_page_lines() -> None:
+    text = dedent(
+        """\
+        # Page
+
+        !!! note
+            ```py
+            print(1)
+            ```
+
+        ~~~markdown
+        ```py
+        shown, not run
+        ```
+        ~~~
+        """
+    )
+    fences = markdown_fences(text)
+    assert [(f.line, f.end_line, f.info, f.is_python) for f in fences] == [
+        (4, 6, "py", True),
+        (8, 12, "markdown", False),
+    ]
+
+
+def test_read_page_reads_output_blocks_with_their_lines(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page = docs / "page.md"
+    page.write_text(
+        dedent(
+            """\
+            # Page
+
+            ```py {title="test_x.py" test="pytest"}
+            def test_x():
+                pass
+            ```
+
+            !!! example
+                ```text {output-of="test_x.py"}
+                test_x.py .
+
+                ====== 1 passed in 0.12s ======
+                ```
+            """
+        ),
+        "utf-8",
+    )
+    read = read_page(page, tmp_path)
+    assert read.problems == []
+    (example,) = read.examples
+    (output,) = example.outputs
+    assert output.line == 9
+    assert output.lines == ["test_x.py .", "====== 1 passed in 0.12s ======"]
+    assert output.line_numbers == [10, 12]
+    assert output.raw == ["    test_x.py .", "    ====== 1 passed in 0.12s ======"]
+
+
+def test_read_page_reports_an_output_block_of_no_run(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text('# Page\n\n```text {output-of="test_x.py"}\n1 passed\n```\n', "utf-8")
+    (problem,) = read_page(page, tmp_path).problems
+    assert problem.startswith("page.md:3: output-of='test_x.py' names no test=\"pytest\"")
+
+
+# -- stand-ins --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("real", "shown"),
+    [
+        ("namespace: kvt.0a1b2c3d.7.test_x", "namespace: kvt.5f3a9c1e.7.test_x"),
+        ("Using --randomly-seed=31337", "Using --randomly-seed=1234"),
+        ("reproduce with @seed(98765432)", "reproduce with @seed(1234)"),
+        ("lease of pid 81234 expired", "lease of pid 4242 expired"),
+        (
+            "platform linux -- Python 3.11.7, pytest-9.2.0, pluggy-1.7.0",
+            "platform linux -- Python 3.12.0, pytest-x.y.z, pluggy-x.y.z",
+        ),
+        ("slowest: 1.25s call test_x.py::test_x", "slowest: 0.12s call test_x.py::test_x"),
+        ("kvt.notatoken.1.x and 3.5 GB", "kvt.notatoken.1.x and 3.5 GB"),
+    ],
+)
+def test_normalise_replaces_run_to_run_details(real: str, shown: str) -> None:
+    assert normalise(real) == shown
+
+
+def test_normalise_redraws_separator_lines_around_the_stand_in() -> None:
+    real = (
+        "========================= 1 failed, 2 passed in 12.05s (0:00:12) ========================"
+    )
+    assert normalise(real) == separator_line("1 failed, 2 passed in 0.12s", "=")
+    assert len(normalise(real)) == 80
+
+
+def test_separator_line_is_drawn_as_pytest_draws_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    widths = {len(line) for line in result.outlines if line.startswith("=====")}
+    assert widths == {len(separator_line("1 passed in 0.12s", "="))}
+
+
+def test_paths_become_stand_ins_the_longest_first() -> None:
+    paths = path_stand_ins(
+        "/tmp/pytest-of-me/pytest-9/test_a0", "/tmp/pytest-of-me/pytest-9/test_a0/runpytest-0"
+    )
+    text = (
+        "sqlite:////tmp/pytest-of-me/pytest-9/test_a0/runpytest-0/kv.sqlite3"
+        " in /tmp/pytest-of-me/pytest-9/test_a0"
+    )
+    assert normalise_output(text, paths) == [
+        "sqlite:////tmp/pytest-0/kv.sqlite3 in /home/you/project"
+    ]
+
+
+# -- excerpts ---------------------------------------------------------------------------------
+
+OUTPUT = [
+    "test_users.py ..F",
+    "E       AssertionError: found 11",
+    "E       assert 11 == 3",
+    "FAILED test_users.py::test_count - AssertionError: found 11",
+    "========================= 1 failed, 2 passed in 0.12s ==========================",
+]
+
+
+def test_missing_line_needs_every_line_whole_and_in_order() -> None:
+    assert missing_line([OUTPUT[1], OUTPUT[4]], OUTPUT) is None
+    assert missing_line([OUTPUT[4], OUTPUT[1]], OUTPUT) == 1
+    assert missing_line(["E       assert 11 == 3", "1 failed, 2 passed in 0.12s"], OUTPUT) == 1
+    assert missing_line(["*1 failed*"], OUTPUT) == 0  # no wildcards
+
+
+def test_update_excerpt_keeps_found_lines_and_replaces_drifted_ones() -> None:
+    block = [
+        "E       AssertionError: found 12",
+        "E       assert 11 == 3",
+        "*1 failed, 2 passed in *",
+    ]
+    update = update_excerpt(block, OUTPUT)
+    assert update.lines == [OUTPUT[1], OUTPUT[2], OUTPUT[4]]
+    assert update.unplaced == []
+
+
+def test_update_excerpt_looks_only_between_the_neighbours() -> None:
+    # "found 12" drifted, but its similar line comes after the next line kept: order wins
+    block = ["E       AssertionError: found 12", "test_users.py ..F"]
+    update = update_excerpt(block, OUTPUT)
+    assert update.lines == block
+    assert update.unplaced == [0]
+
+
+def test_update_excerpt_reports_a_line_with_nothing_similar() -> None:
+    block = ["E       assert 11 == 3", "something else entirely, long gone"]
+    update = update_excerpt(block, OUTPUT)
+    assert update.lines == block
+    assert update.unplaced == [1]
