@@ -1,7 +1,8 @@
 """Set up and run plugin-kv's checks with nothing but Python 3: ``python3 dev.py test``.
 
 Commands:
-    test     every check: ruff, mypy, pytest tests, pytest docs, mkdocs build --strict
+    test     every check: ruff, mypy, actionlint and check-jsonschema over the workflows,
+             pytest tests, pytest docs, mkdocs build --strict
     docs     serve the guide at http://127.0.0.1:8000
     bench    run the benchmarks (python -m benchmarks)
     browser  only the headless-Chromium check of the built site
