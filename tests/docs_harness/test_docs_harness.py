@@ -224,33 +224,6 @@ def test_unknown_setting_fails(project: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1, passed=1)
 
 
-def test_unknown_test_kind_and_bad_syntax_fail(project: pytest.Pytester) -> None:
-    page = """\
-    # Page
-
-    ```py {test="pytset"}
-    print(1)
-    ```
-
-    ```py title="x.py"
-    print(1)
-    ```
-
-    ```text {output_of="x.py"}
-    1
-    ```
-    """
-    result = run_docs(project, page)
-    result.stdout.fnmatch_lines_random(
-        [
-            "docs/page.md:3: unknown test='pytset': use one of 'run', 'pytest', 'file', 'skip'",
-            "docs/page.md:7: cannot read the fence line 'py title=\"x.py\"': write settings in *",
-            "docs/page.md:11: unknown setting 'output_of' on a fence that is not Python: *",
-        ]
-    )
-    result.assert_outcomes(failed=3)
-
-
 def test_skip_needs_a_reason(project: pytest.Pytester) -> None:
     page = """\
     # Page
@@ -271,88 +244,6 @@ def test_skip_needs_a_reason(project: pytest.Pytester) -> None:
         ]
     )
     result.assert_outcomes(failed=1, passed=1, skipped=1)
-
-
-def test_four_backtick_fence_that_hides_examples_fails(project: pytest.Pytester) -> None:
-    page = """\
-    # Page
-
-    ````markdown
-    ```py {title="shown.py"}
-    print(1)
-    ```
-    ````
-
-    ```py
-    print(2)
-    #> 2
-    ```
-    """
-    result = run_docs(project, page)
-    result.stdout.fnmatch_lines(
-        ["docs/page.md:9: pytest-examples did not find the Python fence ```py: *four-backtick*"]
-    )
-    result.assert_outcomes(failed=1, skipped=1)  # no examples left: test_example is skipped
-
-
-def test_tilde_python_fence_fails(project: pytest.Pytester) -> None:
-    page = """\
-    # Page
-
-    ~~~python
-    print(2)
-    ~~~
-    """
-    result = run_docs(project, page)
-    result.stdout.fnmatch_lines(["docs/page.md:3: the Python fence ~~~python is never run: *"])
-    result.assert_outcomes(failed=1, skipped=1)  # no examples left: test_example is skipped
-
-
-def test_fences_shown_in_a_tilde_block_are_not_examples(project: pytest.Pytester) -> None:
-    page = """\
-    # Page
-
-    ~~~markdown
-    ```py {title="test_x.py" test="pytest"}
-    def test_x(): ...
-    ```
-    ~~~
-
-    ```py
-    print(2)
-    #> 2
-    ```
-    """
-    result = run_docs(project, page, "-v")
-    result.stdout.fnmatch_lines(["*test_example?docs/page.md:example-1? PASSED*"])
-    result.assert_outcomes(passed=2)
-
-
-def test_examples_in_admonitions_and_tabs_are_found(project: pytest.Pytester) -> None:
-    page = """\
-    # Page
-
-    !!! note
-
-        ```py
-        print(1)
-        #> 1
-        ```
-
-    === "SQLite"
-
-        ```py
-        print(2)
-        #> 2
-        ```
-
-    === "PostgreSQL"
-
-        ```py {test="skip" reason="needs a server"}
-        print(3)
-        ```
-    """
-    run_docs(project, page).assert_outcomes(passed=3, skipped=1)
 
 
 def test_pytest_example_with_outcome_and_output_passes(project: pytest.Pytester) -> None:
@@ -483,28 +374,6 @@ def test_count(store):
     result = run_docs(project, page, "-v")
     result.stdout.fnmatch_lines(["*test_example?docs/page.md:test_leaky.py#2? PASSED*"])
     result.assert_outcomes(passed=5)
-
-
-def test_unused_file_and_orphan_output_fail(project: pytest.Pytester) -> None:
-    page = """\
-    # Page
-
-    ```toml {title="pyproject.toml" test="file"}
-    [tool.pytest.ini_options]
-    ```
-
-    ```text {output-of="test_nothing.py"}
-    1 passed
-    ```
-    """
-    result = run_docs(project, page)
-    result.stdout.fnmatch_lines_random(
-        [
-            "docs/page.md:3: the test=\"file\" example 'pyproject.toml' is used by no *",
-            "docs/page.md:7: output-of='test_nothing.py' names no test=\"pytest\" example *",
-        ]
-    )
-    result.assert_outcomes(failed=1, skipped=1)  # no examples left: test_example is skipped
 
 
 def test_args_expand_environment_variables(

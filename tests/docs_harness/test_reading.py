@@ -20,8 +20,10 @@ from _harness.output import (  # noqa: E402
     update_excerpt,
 )
 from _harness.pages import (  # noqa: E402
+    Page,
     check_settings,
     markdown_fences,
+    pages_to_check,
     parse_info,
     parse_outcome,
     read_page,
@@ -254,3 +256,201 @@ def test_update_excerpt_reports_a_line_with_nothing_similar() -> None:
     update = update_excerpt(block, OUTPUT)
     assert update.lines == block
     assert update.unplaced == [1]
+
+
+# -- whole pages ------------------------------------------------------------------------------
+
+
+def read(tmp_path: Path, text: str) -> Page:
+    """Write ``docs/page.md`` under ``tmp_path`` and read it as the harness does."""
+    docs = tmp_path / "docs"
+    docs.mkdir(exist_ok=True)
+    (docs / "page.md").write_text(dedent(text), "utf-8")
+    return read_page(docs / "page.md", tmp_path)
+
+
+def test_settings_errors_name_page_and_line(tmp_path: Path) -> None:
+    page = read(
+        tmp_path,
+        """\
+        # Page
+
+        ```py {test="pytset"}
+        print(1)
+        ```
+
+        ```py title="x.py"
+        print(1)
+        ```
+
+        ```text {output_of="x.py"}
+        1
+        ```
+        """,
+    )
+    assert [(e.where, e.errors) for e in page.examples] == [
+        ("docs/page.md:3", ["unknown test='pytset': use one of 'run', 'pytest', 'file', 'skip'"]),
+        (
+            "docs/page.md:7",
+            [
+                "cannot read the fence line 'py title=\"x.py\"': write settings in braces after"
+                ' the language: ```py {title="x.py" test="run"}'
+            ],
+        ),
+    ]
+    (problem,) = page.problems
+    assert problem.startswith("docs/page.md:11: unknown setting 'output_of' on a fence that is not")
+
+
+def test_a_four_backtick_fence_that_hides_an_example_is_a_problem(tmp_path: Path) -> None:
+    page = read(
+        tmp_path,
+        """\
+        # Page
+
+        ````markdown
+        ```py {title="shown.py"}
+        print(1)
+        ```
+        ````
+
+        ```py
+        print(2)
+        ```
+        """,
+    )
+    assert any(
+        p.startswith("docs/page.md:9: pytest-examples did not find the Python fence ```py:")
+        and "four-backtick" in p
+        for p in page.problems
+    )
+
+
+def test_a_tilde_python_fence_is_a_problem(tmp_path: Path) -> None:
+    page = read(tmp_path, "# Page\n\n~~~python\nprint(2)\n~~~\n")
+    (problem,) = page.problems
+    assert problem.startswith("docs/page.md:3: the Python fence ~~~python is never run:")
+    assert page.examples == []
+
+
+def test_fences_shown_in_a_tilde_block_are_not_examples(tmp_path: Path) -> None:
+    page = read(
+        tmp_path,
+        """\
+        # Page
+
+        ~~~markdown
+        ```py {title="test_x.py" test="pytest"}
+        def test_x(): ...
+        ```
+        ~~~
+
+        ```py
+        print(2)
+        ```
+        """,
+    )
+    assert page.problems == []
+    assert [(e.test_id, e.line) for e in page.examples] == [("docs/page.md:example-1", 9)]
+
+
+def test_examples_in_admonitions_and_tabs_are_found(tmp_path: Path) -> None:
+    page = read(
+        tmp_path,
+        """\
+        # Page
+
+        !!! note
+
+            ```py
+            print(1)
+            ```
+
+        === "SQLite"
+
+            ```py
+            print(2)
+            ```
+
+        ??? tip "Folded"
+            ```py {test="skip" reason="shown only"}
+            print(3)
+            ```
+        """,
+    )
+    assert page.problems == []
+    assert [(e.line, e.kind) for e in page.examples] == [(5, "run"), (11, "run"), (16, "skip")]
+
+
+def test_an_unused_file_and_an_orphan_output_are_problems(tmp_path: Path) -> None:
+    page = read(
+        tmp_path,
+        """\
+        # Page
+
+        ```toml {title="pyproject.toml" test="file"}
+        [tool.pytest.ini_options]
+        ```
+
+        ```text {output-of="test_nothing.py"}
+        1 passed
+        ```
+        """,
+    )
+    assert sorted(page.problems) == [
+        "docs/page.md:3: the test=\"file\" example 'pyproject.toml' is used by no"
+        ' test="pytest" example after it on this page',
+        "docs/page.md:7: output-of='test_nothing.py' names no test=\"pytest\" example above it"
+        " on this page",
+    ]
+
+
+def test_files_go_to_later_runs_and_ids_count_repeated_titles(tmp_path: Path) -> None:
+    page = read(
+        tmp_path,
+        """\
+        # Page
+
+        ```py {title="conftest.py" test="file"}
+        X = 1
+        ```
+
+        ```py {title="test_x.py" test="pytest"}
+        def test_x(): ...
+        ```
+
+        ```py {title="conftest.py" test="file"}
+        X = 2
+        ```
+
+        ```py {title="test_x.py" test="pytest"}
+        def test_x(): ...
+        ```
+
+        ```py
+        print(1)
+        ```
+        """,
+    )
+    assert page.problems == []
+    ids = [e.test_id for e in page.examples]
+    assert ids == [
+        "docs/page.md:conftest.py",
+        "docs/page.md:test_x.py",
+        "docs/page.md:conftest.py#2",
+        "docs/page.md:test_x.py#2",
+        "docs/page.md:example-1",
+    ]
+    assert page.examples[1].files == {"conftest.py": "X = 1\n"}
+    assert page.examples[3].files == {"conftest.py": "X = 2\n"}
+
+
+def test_pages_to_check_are_the_readme_then_the_docs_sorted(tmp_path: Path) -> None:
+    (tmp_path / "docs" / "b").mkdir(parents=True)
+    for name in ("README.md", "docs/z.md", "docs/b/a.md"):
+        (tmp_path / name).write_text("# x\n", "utf-8")
+    assert [p.relative_to(tmp_path).as_posix() for p in pages_to_check(tmp_path)] == [
+        "README.md",
+        "docs/b/a.md",
+        "docs/z.md",
+    ]
