@@ -1,7 +1,8 @@
 """The built site in headless Chromium: pages render, search finds, code copies, no errors.
 
-Every page in the nav of ``mkdocs.yml`` is opened: it must load, log no console error, ask
-no other host for anything, and draw each of its Mermaid diagrams as an SVG.
+Every page in the nav of ``mkdocs.yml`` is opened in a 1280 px wide window: it must load, log
+no console error, ask no other host for anything, draw each of its Mermaid diagrams as an
+SVG, and have no code block or table that scrolls sideways.
 
 Needs Debian's chromium (``apt-get install chromium``) or ``PLUGIN_KV_CHROMIUM`` pointing at
 another Chromium; skipped without it, unless ``PLUGIN_KV_REQUIRE_BROWSER=1``. Playwright never
@@ -71,6 +72,11 @@ def _url_of(page: str) -> str:
 
 with (ROOT / "mkdocs.yml").open() as config:
     NAV_PAGES = _nav_pages(yaml_load(config)["nav"])
+SIDEWAYS_JS = """() => [...document.querySelectorAll(
+    'article pre > code, article .md-typeset__scrollwrap')]
+  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.innerText.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), ''))"""
+"""The longest line of each visible code block or table that scrolls sideways."""
 MERMAID_FENCE = re.compile(r"^ {0,3}```+\s*mermaid\b", re.MULTILINE)
 
 
@@ -273,6 +279,8 @@ def test_page_renders_with_its_diagrams(visit: Visit, path: str) -> None:
         assert box is not None, f"{path}: diagram {n + 1} is not shown"
         assert box["width"] > 100, f"{path}: diagram {n + 1} is {box['width']} px wide"
         assert box["height"] > 100, f"{path}: diagram {n + 1} is {box['height']} px high"
+    sideways = visit.page.evaluate(SIDEWAYS_JS)
+    assert sideways == [], f"{path}: blocks scroll sideways at 1280 px, longest lines: {sideways}"
     visit.assert_no_errors()
 
 
