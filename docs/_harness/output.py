@@ -150,9 +150,10 @@ def _next_anchor(block: Sequence[str], index: int, output: Sequence[str], start:
 
 def _closest(line: str, output: Sequence[str], start: int, end: int) -> int | None:
     candidates = [i for i in range(start, end) if output[i].strip()]
-    if "*" in line or "?" in line:
+    if "*" in line:  # as blocks were written before stand-ins: only * was a wildcard
+        pattern = re.sub(r"[\[\]?]", lambda m: f"[{m.group()}]", line)
         for i in candidates:
-            if fnmatchcase(output[i], line):
+            if fnmatchcase(output[i], pattern):
                 return i
     bare = line.strip("* ")
     for i in candidates:

@@ -243,6 +243,12 @@ def test_update_excerpt_keeps_found_lines_and_replaces_drifted_ones() -> None:
     assert update.unplaced == []
 
 
+def test_update_excerpt_reads_an_old_wildcard_line_with_only_star_special() -> None:
+    output = ["test_x.py ..                                [100%]", "== 2 passed in 0.12s =="]
+    update = update_excerpt(["test_x.py ..*[100%]", "*2 passed*"], output)
+    assert update.lines == output
+
+
 def test_update_excerpt_looks_only_between_the_neighbours() -> None:
     # "found 12" drifted, but its similar line comes after the next line kept: order wins
     block = ["E       AssertionError: found 12", "test_users.py ..F"]
