@@ -460,3 +460,30 @@ def test_pages_to_check_are_the_readme_then_the_docs_sorted(tmp_path: Path) -> N
         "docs/b/a.md",
         "docs/z.md",
     ]
+
+
+# -- rewriting pages (--update-examples) ------------------------------------------------------
+
+
+def test_apply_updates_finds_a_block_moved_by_print_updates(tmp_path: Path) -> None:
+    from _harness.running import OutputUpdate, apply_updates
+
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\n#> inserted by a print update\n\n```text\n  old 1\nkept\n```\n")
+    update = OutputUpdate("page.md", [4, 5], ["  old 1", "kept"], ["  new 1", "kept"])
+    assert OutputUpdate.from_json(update.to_json()) == update
+    assert apply_updates(tmp_path, [update]) == ["page.md:6: output block rewritten"]
+    assert (
+        page.read_text()
+        == "# Page\n\n#> inserted by a print update\n\n```text\n  new 1\nkept\n```\n"
+    )
+
+
+def test_apply_updates_leaves_a_page_whose_block_changed(tmp_path: Path) -> None:
+    from _harness.running import OutputUpdate, apply_updates
+
+    page = tmp_path / "page.md"
+    page.write_text("```text\nedited meanwhile\n```\n")
+    update = OutputUpdate("page.md", [2], ["old"], ["new"])
+    assert apply_updates(tmp_path, [update]) == ["page.md:2: not rewritten, the page changed"]
+    assert page.read_text() == "```text\nedited meanwhile\n```\n"
