@@ -92,7 +92,7 @@ KINDS = {
     "test_recipe": ("recipe/test_recipe.py", "isolated_plugin", "isolated_plugin"),
 }
 
-_FILE_FENCE = re.compile(r'```py \{title="(?P<title>[^"]+)" test="file"\}')
+_FILE_FENCE = re.compile(r'```py \{title="(?P<title>[^"]+)" test="file"[^}]*\}')
 
 
 def page_files(page: Path = PAGE) -> dict[str, list[str]]:
