@@ -170,7 +170,7 @@ def run_once(project: Path) -> tuple[dict[str, float], float]:
 def measure_own_store(
     rounds: int = 5, tests: int = 300, where: Path | None = None
 ) -> dict[str, float]:
-    """Return the per-test figures in microseconds, and the paired ratios with their spread.
+    """Return the per-test figures in microseconds and the paired ratios, each with its spread.
 
     ``where`` is the folder that holds the run and the store's file (default: the system's
     temporary folder). The page's store commits every write with SQLite's defaults (rollback
@@ -192,15 +192,18 @@ def measure_own_store(
     own, fixtures = overhead("test_own_calls"), overhead("test_fixtures")
     recipe = overhead("test_recipe")
     calls = [call for _, call in runs]
-    results: dict[str, float] = {
-        "rounds": rounds,
-        "tests_per_kind": tests,
-        "baseline_per_test_us": statistics.median(p["test_baseline"] for p, _ in runs) * 1e6,
-        "clear_and_list_keys_us": statistics.median(calls) * 1e6,
-        "own_calls_overhead_us": statistics.median(own) * 1e6,
-        "fixtures_overhead_us": statistics.median(fixtures) * 1e6,
-        "recipe_overhead_us": statistics.median(recipe) * 1e6,
-    }
+    baseline = [per["test_baseline"] for per, _ in runs]
+    results: dict[str, float] = {"rounds": rounds, "tests_per_kind": tests}
+    for name, seconds in {
+        "baseline_per_test_us": baseline,
+        "clear_and_list_keys_us": calls,
+        "own_calls_overhead_us": own,
+        "fixtures_overhead_us": fixtures,
+        "recipe_overhead_us": recipe,
+    }.items():
+        sample = Sample(name, seconds)
+        results[name] = sample.median * 1e6
+        results[f"{name}_spread"] = sample.spread
     for name, values in {
         "fixtures_over_own_calls": [f / o for f, o in zip(fixtures, own, strict=True)],
         "recipe_over_own_calls": [r / o for r, o in zip(recipe, own, strict=True)],
@@ -222,7 +225,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"store's file in: {args.dir or tempfile.gettempdir()}")
     for name, value in measure_own_store(args.rounds, args.tests, args.dir).items():
-        print(f"{name:36} {value:10.2f}")
+        shown = f"{value:.0%}" if name.endswith("_spread") else f"{value:.2f}"
+        print(f"{name:42} {shown:>10}")
 
 
 if __name__ == "__main__":
