@@ -105,10 +105,10 @@ async def check_leaks(state: TestState) -> tuple[list[str], dict[str, list[str]]
 
 
 async def settle(
-    state: TestState, keep: bool, leaks: bool
+    state: TestState, keep: bool, leaks: bool, remove: bool
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """Remove the pending namespaces, then (if ``leaks``) find what the test left elsewhere."""
-    problems = await remove_namespaces(state, keep) if state.pending else []
+    """Remove the pending namespaces (if ``remove``), then (if ``leaks``) find leaks."""
+    problems = await remove_namespaces(state, keep) if remove and state.pending else []
     if not leaks:
         return problems, {}
     more, found = await check_leaks(state)

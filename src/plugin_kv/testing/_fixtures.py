@@ -17,7 +17,6 @@ from ._leaks import report_leaks
 from ._run import RUN, Run
 
 DEFAULT_FILE_NAME = "plugin-kv.sqlite3"
-KV_FIXTURES = ("kv_service", "kv_store", "kv_isolated_plugin", "kv_plugin_factory", "kv_store_url")
 LOOP_SCOPES = ("function", "class", "module", "package", "session")
 
 _TEST = pytest.StashKey[TestState]()
@@ -77,9 +76,21 @@ def kv_store_url(_kv_run: Run) -> str:
 
 
 @pytest.fixture
-def kv_service(_kv_run: Run, kv_store_url: str) -> KVService:
+def kv_service(
+    _kv_run: Run, kv_store_url: str, request: pytest.FixtureRequest
+) -> Iterator[KVService]:
     """Return the KVService on the store shared by the whole run (all tests, all workers)."""
-    return _kv_run.service(kv_store_url)
+    service = _kv_run.service(kv_store_url)
+    state = test_state(request.node)
+    if _kv_run.leaks != "off":
+        state.watch(_kv_run.store(service))
+    try:
+        yield service
+    finally:
+        state.stop()
+    # Torn down after every fixture that uses it or its namespaces: remove those (unless
+    # they belong to a kv_store of the project's own), check what the test wrote elsewhere.
+    _finish(_kv_run, request.node, state, remove=state.store is None or state.store.is_service)
 
 
 @pytest.fixture
@@ -93,38 +104,18 @@ def kv_store(kv_service: KVService) -> object:
 
 
 @pytest.fixture
-def kv_plugin_factory(
-    _kv_run: Run, kv_store: object, request: pytest.FixtureRequest
-) -> KVPluginFactory:
+def kv_plugin_factory(kv_store: object, request: pytest.FixtureRequest) -> KVPluginFactory:
     """Return a factory of namespaces for this test, each removed after it."""
-    return KVPluginFactory(_kv_run, _bind(_kv_run, kv_store, request), request.node)
+    run = request.config.stash[RUN]
+    return KVPluginFactory(run, _bind(run, kv_store, request), request.node)
 
 
 @pytest.fixture
-def kv_isolated_plugin(_kv_run: Run, kv_store: object, request: pytest.FixtureRequest) -> str:
+def kv_isolated_plugin(kv_store: object, request: pytest.FixtureRequest) -> str:
     """Return a namespace of this test's own, removed after the test, even if it fails."""
     # The factory's work without its fixture: one fixture less to set up per test.
-    return KVPluginFactory(_kv_run, _bind(_kv_run, kv_store, request), request.node)()
-
-
-@pytest.fixture(autouse=True)
-def _kv_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Check the test left nothing outside its namespaces; remove any still there."""
-    if not any(name in request.fixturenames for name in KV_FIXTURES):
-        yield  # a test that never asks for KV pays nothing
-        late = existing_state(request.node)  # unless it asked through getfixturevalue
-        if late is not None and late.pending:
-            _finish(request.config.stash[RUN], request.node, late)
-        return
     run = request.config.stash[RUN]
-    state = test_state(request.node)
-    if run.leaks != "off" and "kv_service" in request.fixturenames:
-        state.watch(run.store(request.getfixturevalue("kv_service")))
-    try:
-        yield
-    finally:
-        state.stop()
-    _finish(run, request.node, state)
+    return KVPluginFactory(run, _bind(run, kv_store, request), request.node)()
 
 
 def _bind(run: Run, kv_store: object, request: pytest.FixtureRequest) -> TestState:
@@ -142,18 +133,28 @@ def _bind(run: Run, kv_store: object, request: pytest.FixtureRequest) -> TestSta
                 request.getfixturevalue(loops[_test_loop_scope(request.node, loops)])
             else:
                 request.addfinalizer(lambda: _finish(run, request.node, state))
-        # kv_service is the run's, open until the end: `_kv_isolation` removes its namespaces.
+        # A KVService of the run's: the kv_service fixture removes them at its teardown.
     return state
 
 
-def _finish(run: Run, item: pytest.Item, state: TestState) -> None:
+def _finish(run: Run, item: pytest.Item, state: TestState, *, remove: bool = True) -> None:
     """Remove what is left of the test's namespaces, then report leaks (synchronous side)."""
     __tracebackhide__ = True
     leaks = run.leaks != "off" and leaks_to_check(state)
-    if not (state.pending or leaks):
-        return
-    problems, found = run.call(settle(state, _keeping(run, item, state), leaks))
-    fail_on(problems)
+    remove = remove and bool(state.pending)
+    earlier = run.confirm_clears(wait=False)  # clears issued after earlier tests
+    keep = remove and _keeping(run, item, state)
+    store = state.store
+    if remove and not keep and store is not None and store.is_service:
+        service: KVService = store.target  # type: ignore[assignment]
+        if run.start_clears(item.nodeid, service, state.pending):
+            state.pending = []
+            remove = False
+    problems: list[str] = []
+    found: dict[str, list[str]] = {}
+    if remove or leaks:
+        problems, found = run.call(settle(state, keep, leaks, remove))
+    fail_on(earlier + problems)
     if found and state.watched is not None:
         report_leaks(item, state.watched.name, found, run.leaks)
 
@@ -162,7 +163,7 @@ async def _finish_in_loop(run: Run, item: pytest.Item, state: TestState) -> None
     """Like `_finish`, from inside the event loop the test's store works in."""
     __tracebackhide__ = True
     leaks = run.leaks != "off" and leaks_to_check(state)
-    problems, found = await settle(state, _keeping(run, item, state), leaks)
+    problems, found = await settle(state, _keeping(run, item, state), leaks, True)
     fail_on(problems)
     if found and state.watched is not None:
         report_leaks(item, state.watched.name, found, run.leaks)
