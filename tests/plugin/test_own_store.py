@@ -368,3 +368,43 @@ def test_a_file_backed_store_under_xdist_in_random_order_keeps_nothing(
         result.assert_outcomes(passed=20)
     with sqlite3.connect(path) as db:
         assert list(db.execute("SELECT * FROM kv")) == []
+
+
+def test_an_own_store_is_cleaned_whatever_the_outcome(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    path = tmp_path / "table.sqlite3"
+    configure(pytester)
+    pytester.makeconftest(SYNC_STORE.format(path=str(path)))
+    pytester.makepyfile(
+        test_outcomes=dedent(
+            """
+            import pytest
+
+            @pytest.fixture
+            def broken_teardown(table, kv_isolated_plugin):
+                yield
+                table.set(kv_isolated_plugin, "written-in-teardown", "1")
+                raise RuntimeError("a teardown elsewhere fails")
+
+            @pytest.fixture
+            def broken_setup(kv_isolated_plugin):
+                raise RuntimeError("a fixture after the namespace fails")
+
+            def test_fails(table, kv_isolated_plugin):
+                table.set(kv_isolated_plugin, "k", "1")
+                assert False
+
+            def test_setup_errors(table, kv_isolated_plugin, broken_setup):
+                pass
+
+            def test_teardown_raises(table, kv_plugin_factory, broken_teardown):
+                table.set(kv_plugin_factory("more"), "k", "1")
+            """
+        )
+    )
+    result = pytester.runpytest("-p", "no:randomly", "--kv-leaks=fail")
+    result.assert_outcomes(passed=1, failed=1, errors=2)
+    result.stdout.fnmatch_lines(["*RuntimeError: a teardown elsewhere fails*"])
+    with sqlite3.connect(path) as db:
+        assert list(db.execute("SELECT * FROM kv")) == []
