@@ -366,6 +366,8 @@ def test_a_file_backed_store_under_xdist_in_random_order_keeps_nothing(
             "-n", "2", "-p", "randomly", f"--randomly-seed={seed_value}"
         )
         result.assert_outcomes(passed=20)
+        result.stdout.fnmatch_lines(["plugin-kv: kv_store Table: sweep of crashed runs off: *"])
+        assert result.stdout.str().count("plugin-kv: kv_store Table: sweep") == 1
     with sqlite3.connect(path) as db:
         assert list(db.execute("SELECT * FROM kv")) == []
 

@@ -92,6 +92,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     run = config.stash.get(RUN, None)
     if run is None:
         return
+    # What workers said is off for their stores (xdist: their summaries are not shown).
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            notes = getattr(report, "plugin_kv_notes", None)
+            if isinstance(notes, dict):
+                for kind, lines in notes.items():
+                    run.notes.setdefault(str(kind), [str(line) for line in lines])
     for line in run.summary_lines():
         terminalreporter.write_line(f"plugin-kv: {line}")
 
@@ -103,7 +110,12 @@ def pytest_runtest_makereport(
     """Remember each phase's outcome; show what a failed test's namespaces held."""
     report = yield
     state = existing_state(item)
-    if state is not None and report.failed:
+    if state is None:
+        return report
+    notes = item.config.stash[RUN].take_unsent_notes() if state.store is not None else {}
+    if notes:  # a report attribute reaches xdist's controller, which prints the summary
+        report.plugin_kv_notes = notes  # type: ignore[attr-defined]
+    if report.failed:
         state.failed = True
         if state.pending and report.when in ("setup", "call"):
             run = item.config.stash[RUN]

@@ -34,6 +34,7 @@ class Run:
     swept: list[str] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)
     """What is off for each kind of custom store, said once."""
+    unsent: dict[str, list[str]] = field(default_factory=dict)
     service_stores: dict[int, Store] = field(default_factory=dict)
     clearing: list[tuple[str, str, str, asyncio.Task[tuple[int, int]]]] = field(
         default_factory=list
@@ -155,6 +156,12 @@ class Run:
         kind = type(store.target).__qualname__
         if kind not in self.notes:
             self.notes[kind] = store.off()
+            self.unsent[kind] = self.notes[kind]
+
+    def take_unsent_notes(self) -> dict[str, list[str]]:
+        """Return the notes not yet passed on in a test report (for xdist's controller)."""
+        unsent, self.unsent = self.unsent, {}
+        return unsent
 
     def summary_lines(self) -> list[str]:
         """Return what the end of the run should say about kept and swept namespaces."""
