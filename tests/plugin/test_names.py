@@ -71,6 +71,7 @@ def test_a_bad_token_is_refused() -> None:
             "a postgresql://u:***@h/d and sqlite:///tmp/kv.db",
         ),
         ("sqlite:///tmp/a:b@c.db", "sqlite:///tmp/a:b@c.db"),  # a path, not a password
+        ("postgresql://bot:p@ss:w@rd@db/test", "postgresql://bot:***@db/test"),
         ("no url at all", "no url at all"),
     ],
 )
