@@ -21,6 +21,9 @@ class Backend(Protocol):
     url: str
     """Where the data lives, safe to show (no password)."""
 
+    calls_run_in_order: bool
+    """Whether calls run one after another in the order they are issued (one connection)."""
+
     def set_many(self, plugin: str, rows: Sequence[Row]) -> Awaitable[None]:
         """Upsert all ``rows`` atomically."""
 
@@ -43,6 +46,12 @@ class Backend(Protocol):
 
     def clear(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
         """Remove every key in ``[low, high)`` at once; return how many were live."""
+
+    def clear_and_count(self, plugin: str, now: float) -> Awaitable[tuple[int, int]]:
+        """Remove every key of ``plugin``, then count its live keys, in one round trip.
+
+        Returns (live keys removed, live keys left): keys left were written meanwhile.
+        """
 
     def plugin_sizes(self, now: float) -> Awaitable[dict[str, int]]:
         """Return the number of live keys of every plugin that has one."""

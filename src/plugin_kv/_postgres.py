@@ -155,6 +155,7 @@ class PostgresBackend:
         self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
         self._closed = False
         self.url, self._where = _describe(dsn)
+        self.calls_run_in_order = False  # a pool: calls may run on different connections
 
     @classmethod
     async def open(cls, url: str, *, timeout: float = 10.0, max_size: int = 10) -> PostgresBackend:
@@ -242,6 +243,14 @@ class PostgresBackend:
                 else:
                     live = await con.fetchval(_CLEAR_RANGE, plugin, low, high, now)
         return int(live)
+
+    async def clear_and_count(self, plugin: str, now: float) -> tuple[int, int]:
+        """Delete every key of ``plugin``, then count what is left, on one connection."""
+        with self._errors("clear"):
+            async with self._connection() as con:
+                live = await con.fetchval(_CLEAR_FROM, plugin, "", now)
+                left = await con.fetchval(_COUNT_FROM, plugin, "", now)
+        return int(live), int(left)
 
     async def plugin_sizes(self, now: float) -> dict[str, int]:
         """Return the live key count of every plugin that has one."""

@@ -155,6 +155,15 @@ class KVService:
         low, high = _key_range(prefix)
         return await self._open().clear(plugin, low, high, self._clock())
 
+    async def clear_and_count(self, plugin: str) -> tuple[int, int]:
+        """Remove every key of ``plugin``, then count its keys, in one round trip.
+
+        Returns (keys removed, keys left); keys left were written after the removal. This is
+        how the pytest fixtures remove a test's namespace and check it empty at once.
+        """
+        _rules.check_plugin(plugin)
+        return await self._open().clear_and_count(plugin, self._clock())
+
     async def list_plugins(self) -> list[str]:
         """Return the sorted names of the plugins that hold live keys."""
         return list(await self.plugin_sizes())
@@ -186,6 +195,11 @@ class KVService:
         backend, self._backend = self._backend, None
         if backend is not None:
             await backend.close()
+
+    @property
+    def calls_run_in_order(self) -> bool:
+        """Whether calls run in the order they are issued (SQLite: yes; PostgreSQL: a pool)."""
+        return self._open().calls_run_in_order
 
     @property
     def closed(self) -> bool:

@@ -74,6 +74,7 @@ class SQLiteBackend:
         self._db = connection._conn
         self._queue = connection._tx
         self.url = url
+        self.calls_run_in_order = True  # one connection, one worker thread
         # Guards the three fields below. A thread lock, not an asyncio one: the service is
         # used from several event loops in turn, and the flush runs on the worker thread.
         self._lock = threading.Lock()
@@ -182,6 +183,17 @@ class SQLiteBackend:
             return live
 
         return self._write("clear", remove, kind="atomic")  # one read, then one write
+
+    def clear_and_count(self, plugin: str, now: float) -> asyncio.Future[tuple[int, int]]:
+        """Delete every key of ``plugin``, then count what is left, in one job."""
+        where = _range_params(plugin, "", None)
+
+        def remove(db: sqlite3.Connection) -> tuple[int, int]:
+            live = int(db.execute(_COUNT[False], (*where, now)).fetchone()[0])
+            db.execute(_CLEAR[False], where)
+            return live, int(db.execute(_COUNT[False], (*where, now)).fetchone()[0])
+
+        return self._write("clear", remove, kind="atomic")  # one write between two reads
 
     def plugin_sizes(self, now: float) -> asyncio.Future[dict[str, int]]:
         """Return the live key count of every plugin that has one."""

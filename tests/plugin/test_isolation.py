@@ -99,7 +99,9 @@ def test_cleanup_removes_only_the_tests_own_data_whatever_the_outcome(
     )
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=2, failed=2, errors=2)
-    result.stdout.fnmatch_lines(["*plugin-kv namespaces*", "*kvt.*.test_fails*"])
+    result.stdout.fnmatch_lines(
+        ["*- plugin-kv data -*", "*kvt.*.test_fails: 1 key", "  'user:1': 1"]
+    )
     assert store_contents(url) == {"keep-me": {"a": 1, "b": 2, "c": 3}}
 
 

@@ -10,9 +10,9 @@ LONG_TEST = dedent(
     """
     import asyncio
 
-    import plugin_kv.testing as kvt
+    import plugin_kv.testing._leases as kvt
     from plugin_kv import KVService
-    from plugin_kv.testing import _sweep_stale
+    from plugin_kv.testing._leases import sweep_stale
 
     kvt.LEASE_SECONDS = 1.0  # renewed every 0.1 s: a stalled keeper has 0.9 s to spare
     kvt.LEASE_REFRESH_SECONDS = {refresh}
@@ -25,7 +25,7 @@ LONG_TEST = dedent(
             first = await kv.get("kvt", token)
             # The scenario itself, not a wait for a race: the test outlives its first lease.
             await asyncio.sleep(1.5 * kvt.LEASE_SECONDS)
-            swept = await _sweep_stale(kv, "0a0b0c0d")  # another run starting on the store
+            swept = await sweep_stale(kv, "0a0b0c0d")  # another run starting on the store
             lease = await kv.get("kvt", token)
             return namespace in swept, await kv.get(namespace, "k"), first, lease
 
@@ -71,16 +71,17 @@ def test_a_lease_that_cannot_be_renewed_is_reported_at_the_end(
             import time
             from pathlib import Path
 
-            import plugin_kv.testing as kvt
+            import plugin_kv.testing._leases as kvt
+            from plugin_kv.testing._run import RUN
 
             kvt.LEASE_REFRESH_SECONDS = 0.05
 
 
             def test_store_goes_away(kv_isolated_plugin, kv_store_url, request):
                 shutil.rmtree(Path(kv_store_url).parent)  # open connections keep working
-                keeper = request.config.stash[kvt._RUN].keeper
+                keeper = request.config.stash[RUN].keeper
                 deadline = time.monotonic() + 30
-                while not keeper._failures:  # until the keeper has tried, and failed
+                while not keeper.failures:  # until the keeper has tried, and failed
                     assert time.monotonic() < deadline, "the lease keeper never ran"
                     time.sleep(0.01)
             """

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import plugin_kv.testing
+from plugin_kv.testing._leases import machine_id
 
 from .conftest import FIXED_SUITE, configure, dedent, seed, store_contents
 
@@ -73,25 +73,12 @@ def test_fixed_suite_passes_under_xdist_on_the_default_shared_store(
     result.stdout.fnmatch_lines(["*created: 2/2 workers*"])
 
 
-def test_copied_into_conftest_with_the_installed_plugin_disabled(
-    pytester: pytest.Pytester,
-) -> None:
+def test_enabled_every_way_at_once_registers_once(pytester: pytest.Pytester) -> None:
     configure(pytester)
-    source = Path(plugin_kv.testing.__file__).read_text()
-    pytester.makeconftest(source)
+    pytester.makeconftest('pytest_plugins = ["plugin_kv.testing"]')
     pytester.makepyfile(test_fixed=FIXED_SUITE)
-    result = pytester.runpytest_subprocess("-p", "no:plugin_kv.testing", "-p", "no:randomly")
-    result.assert_outcomes(**SUITE_PASSES)
-    result.stdout.fnmatch_lines(["plugin-kv: store *; leaks: warn"])
-
-
-def test_copied_into_conftest_while_installed_does_not_register_twice(
-    pytester: pytest.Pytester,
-) -> None:
-    configure(pytester)
-    pytester.makeconftest(Path(plugin_kv.testing.__file__).read_text())
-    pytester.makepyfile(test_fixed=FIXED_SUITE)
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "--kv-leaks=fail")
+    # The entry point, -p and pytest_plugins, all three: one plugin, one header line.
+    result = pytester.runpytest_subprocess("-p", "plugin_kv.testing", "-p", "no:randomly")
     result.assert_outcomes(**SUITE_PASSES)
     assert len([line for line in result.outlines if line.startswith("plugin-kv: store")]) == 1
 
@@ -169,7 +156,7 @@ def test_sweep_removes_only_namespaces_whose_owner_is_gone(
     pytester: pytest.Pytester, store_file: Path
 ) -> None:
     url = str(store_file)
-    machine = plugin_kv.testing._machine_id()
+    machine = machine_id()
     dead_pid = _dead_pid()
     seed(url, {"kvt.0000dead.1.test_no_lease": {"k": 1}})
     seed(url, {"kvt.0000beef.1.test_exited": {"k": 1}})

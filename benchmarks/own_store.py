@@ -1,0 +1,233 @@
+"""Per-test cost of isolating the guide's own-store example, next to that store's own calls.
+
+The store, the ``kv_store`` adapter and the ``conftest.py`` recipe are read from the page that
+shows them (``docs/how-to/own-store.md``), so what is measured is what the guide teaches. One
+pytest run holds four kinds of test, taking turns test by test; each writes one key and reads
+it back through the page's ``KVStore``, on a connection opened per test:
+
+- baseline: a fixed namespace, nothing removed (the leaky suite);
+- own calls: a fixture that, after the test, calls the adapter's ``clear`` and ``list_keys``
+  on the test's namespace, and nothing else: the floor of any cleanup of this store;
+- plugin-kv fixtures: ``kv_isolated_plugin`` with the page's ``kv_store`` override;
+- recipe: the page's ``conftest.py`` recipe (``isolated_plugin``), in a folder of its own.
+
+Per test is the sum of pytest's setup, call and teardown durations; overhead is a kind's
+median minus the baseline's, in the same run. The ratios are paired run by run: median of
+the per-run ratios, spread = (max - min) / median. ``clear`` + ``list_keys`` are also timed
+alone, inside the "own calls" fixture. Run it with ``python -m benchmarks.own_store``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ._stats import Sample, one_cpu, progress
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "how-to" / "own-store.md"
+
+RECORDER = """
+
+# -- added by benchmarks/own_store.py -------------------------------------------------------
+import json as _json
+import os as _os
+import time as _time
+
+_durations = {}
+_calls = []
+
+
+def pytest_collection_modifyitems(items):
+    # The kinds take turns, test by test, so that each sees the same machine.
+    queues = {}
+    for item in items:
+        queues.setdefault(item.originalname, []).append(item)
+    items[:] = [item for turn in zip(*queues.values()) for item in turn]
+
+
+def pytest_runtest_logreport(report):
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    with open(_os.environ["BENCH_DURATIONS"], "w") as out:
+        _json.dump({"durations": _durations, "calls": _calls}, out)
+
+
+@pytest_asyncio.fixture
+async def own_calls(db, request):
+    namespace = "own." + request.node.name
+    yield namespace
+    store = BotNamespaces(db)
+    started = _time.perf_counter()
+    await store.clear(namespace)
+    left = await store.list_keys(namespace)
+    _calls.append(_time.perf_counter() - started)
+    assert left == []
+"""
+
+TEST = """import pytest
+
+
+@pytest.mark.parametrize("n", range({tests}))
+@pytest.mark.asyncio
+async def {name}(db, {fixture}n):
+    await db.kv_set({namespace}, "user:1", {{"name": "Ada", "n": n}})
+    assert await db.kv_get({namespace}, "user:1") == {{"name": "Ada", "n": n}}
+"""
+
+KINDS = {
+    # test function: (file, fixture, namespace expression)
+    "test_baseline": ("test_baseline.py", "", '"shared"'),
+    "test_own_calls": ("test_own_calls.py", "own_calls", "own_calls"),
+    "test_fixtures": ("test_fixtures.py", "kv_isolated_plugin", "kv_isolated_plugin"),
+    "test_recipe": ("recipe/test_recipe.py", "isolated_plugin", "isolated_plugin"),
+}
+
+_FILE_FENCE = re.compile(r'```py \{title="(?P<title>[^"]+)" test="file"[^}]*\}')
+
+
+def page_files(page: Path = PAGE) -> dict[str, list[str]]:
+    """Return the page's ``test="file"`` Python fences: title -> their texts, in page order."""
+    lines = page.read_text("utf-8").splitlines()
+    files: dict[str, list[str]] = {}
+    for number, line in enumerate(lines):
+        match = _FILE_FENCE.fullmatch(line)
+        if match is not None:
+            end = lines.index("```", number + 1)
+            files.setdefault(match["title"], []).append("\n".join(lines[number + 1 : end]) + "\n")
+    return files
+
+
+def _one(texts: list[str], marker: str) -> str:
+    found = [text for text in texts if marker in text]
+    if len(found) != 1:
+        raise RuntimeError(f"{PAGE.name}: expected one conftest.py holding {marker!r}")
+    return found[0]
+
+
+def write_project(project: Path, tests: int) -> None:
+    """Write the page's store, its ``kv_store`` conftest, the recipe, and the four test files."""
+    files = page_files()
+    conftests = files["conftest.py"]
+    (project / "kvstore.py").write_text(files["kvstore.py"][0])
+    (project / "conftest.py").write_text(_one(conftests, "def kv_store(") + RECORDER)
+    (project / "recipe").mkdir()
+    (project / "recipe" / "conftest.py").write_text(_one(conftests, "def isolated_plugin("))
+    (project / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\n"
+        'asyncio_mode = "strict"\n'
+        'asyncio_default_fixture_loop_scope = "function"\n'
+        'asyncio_default_test_loop_scope = "function"\n'
+    )
+    for name, (path, fixture, namespace) in KINDS.items():
+        source = TEST.format(
+            tests=tests, name=name, fixture=f"{fixture}, " if fixture else "", namespace=namespace
+        )
+        (project / path).write_text(source)
+
+
+def run_once(project: Path) -> tuple[dict[str, float], float]:
+    """Run the suite once; return each kind's median seconds per test, and the calls' median."""
+    record = project / "durations.json"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-W",
+        "error",
+        f"--basetemp={project / 'tmp'}",  # the store's file lives here, on the chosen disk
+    ]
+    env = {**os.environ, "BENCH_DURATIONS": str(record)}
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark run failed:\n{done.stdout[-4000:]}\n{done.stderr}")
+    measured = json.loads(record.read_text())
+    by_kind: dict[str, list[float]] = {}
+    for nodeid, seconds in measured["durations"].items():
+        by_kind.setdefault(nodeid.split("::")[1].split("[")[0], []).append(seconds)
+    return (
+        {name: statistics.median(by_kind[name]) for name in KINDS},
+        statistics.median(measured["calls"]),
+    )
+
+
+def measure_own_store(
+    rounds: int = 5, tests: int = 300, where: Path | None = None
+) -> dict[str, float]:
+    """Return the per-test figures in microseconds and the paired ratios, each with its spread.
+
+    ``where`` is the folder that holds the run and the store's file (default: the system's
+    temporary folder). The page's store commits every write with SQLite's defaults (rollback
+    journal, ``synchronous=FULL``), so on a real disk its flushes dominate; on a RAM disk
+    (``/dev/shm``) what remains is the work of the calls and the fixtures.
+    """
+    runs: list[tuple[dict[str, float], float]] = []
+    with tempfile.TemporaryDirectory(dir=where) as directory, one_cpu():
+        project = Path(directory)
+        write_project(project, tests)
+        for number in range(1, rounds + 1):
+            progress(f"own store, {tests} tests of each kind a run: round {number}/{rounds}")
+            runs.append(run_once(project))
+    progress(f"own store, {tests} tests of each kind a run: done ({rounds} rounds)", end=True)
+
+    def overhead(kind: str) -> list[float]:
+        return [per[kind] - per["test_baseline"] for per, _ in runs]
+
+    own, fixtures = overhead("test_own_calls"), overhead("test_fixtures")
+    recipe = overhead("test_recipe")
+    calls = [call for _, call in runs]
+    baseline = [per["test_baseline"] for per, _ in runs]
+    results: dict[str, float] = {"rounds": rounds, "tests_per_kind": tests}
+    for name, seconds in {
+        "baseline_per_test_us": baseline,
+        "clear_and_list_keys_us": calls,
+        "own_calls_overhead_us": own,
+        "fixtures_overhead_us": fixtures,
+        "recipe_overhead_us": recipe,
+    }.items():
+        sample = Sample(name, seconds)
+        results[name] = sample.median * 1e6
+        results[f"{name}_spread"] = sample.spread
+    for name, values in {
+        "fixtures_over_own_calls": [f / o for f, o in zip(fixtures, own, strict=True)],
+        "recipe_over_own_calls": [r / o for r, o in zip(recipe, own, strict=True)],
+        "fixtures_over_recipe": [f / r for f, r in zip(fixtures, recipe, strict=True)],
+        "fixtures_over_clear_and_list_keys": [f / c for f, c in zip(fixtures, calls, strict=True)],
+    }.items():
+        sample = Sample(name, values)
+        results[name] = sample.median
+        results[f"{name}_spread"] = sample.spread
+    return results
+
+
+def main() -> None:
+    """Measure, and print the figures."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.own_store", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="pytest runs")
+    parser.add_argument("--tests", type=int, default=300, help="tests of each kind a run")
+    parser.add_argument("--dir", type=Path, help="where the run and its store live")
+    args = parser.parse_args()
+    print(f"store's file in: {args.dir or tempfile.gettempdir()}")
+    for name, value in measure_own_store(args.rounds, args.tests, args.dir).items():
+        shown = f"{value:.0%}" if name.endswith("_spread") else f"{value:.2f}"
+        print(f"{name:42} {shown:>10}")
+
+
+if __name__ == "__main__":
+    main()

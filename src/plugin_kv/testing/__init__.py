@@ -1,0 +1,72 @@
+"""pytest fixtures that give every test its own namespace, and clean it up.
+
+Installed with plugin-kv, this plugin loads by itself (entry point ``plugin_kv.testing``).
+Where plugin autoloading is off, enable it with ``-p plugin_kv.testing`` or
+``pytest_plugins = ["plugin_kv.testing"]``; enabling it more than once is harmless.
+
+Fixtures:
+    kv_service: the `KVService` on the store shared by the whole run (all xdist workers).
+    kv_store: the store whose namespaces are handed out and removed; default kv_service.
+        Override it to isolate tests of your own store (see `NamespaceStore`).
+    kv_isolated_plugin: a namespace of this test's own, removed after the test.
+    kv_plugin_factory: makes more namespaces, for tests of several plugins at once.
+    kv_store_url: the store `kv_service` opens; override it to run against other stores.
+
+Every namespace a test was given is removed from ``kv_store`` after it, then checked empty
+where the store can list it, also when the test fails. A failed test's report shows what
+its namespaces held. A test that asks for none of these fixtures opens no store.
+
+One module per job: ``_hooks`` (options, header, failure snapshots, end of run),
+``_fixtures``, ``_names`` (the namespace format, built and parsed), ``_leases`` (leases and
+the sweep of crashed runs), ``_cleanup``, ``_leaks``, ``_snapshots``, ``_stores`` (what a
+``kv_store`` offers), ``_redact`` (no passwords in output), ``_run`` (per-run state).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+if pytest.version_tuple < (8, 0):  # pragma: no cover - checked by hand on pytest 7
+    raise pytest.UsageError(
+        f"plugin-kv's pytest plugin (plugin_kv.testing) needs pytest 8.0 or newer; this is"
+        f" pytest {pytest.__version__}: upgrade pytest, or disable the plugin with"
+        " -p no:plugin_kv.testing"
+    )
+
+from ._fixtures import (
+    KVPluginFactory,
+    _kv_run,
+    kv_isolated_plugin,
+    kv_plugin_factory,
+    kv_service,
+    kv_store,
+    kv_store_url,
+)
+from ._hooks import (
+    pytest_addoption,
+    pytest_configure,
+    pytest_report_header,
+    pytest_runtest_makereport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
+from ._leaks import KVLeakWarning
+from ._stores import NamespaceStore
+
+__all__ = ["KVLeakWarning", "KVPluginFactory", "NamespaceStore"]
+
+_FIXTURES_AND_HOOKS = (
+    _kv_run,
+    kv_isolated_plugin,
+    kv_plugin_factory,
+    kv_service,
+    kv_store,
+    kv_store_url,
+    pytest_addoption,
+    pytest_configure,
+    pytest_report_header,
+    pytest_runtest_makereport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
+"""What pytest finds in this module; imported here for it, not for callers."""

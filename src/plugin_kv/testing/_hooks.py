@@ -1,0 +1,158 @@
+"""Options and hooks: settings, the run header, failure snapshots, the end of the run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Generator
+from typing import Any, cast
+
+import pytest
+
+from . import _snapshots
+from ._cleanup import TestState
+from ._fixtures import existing_state, register_loop_fixtures
+from ._leaks import LeakMode
+from ._redact import redact
+from ._run import RUN, Run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``--kv-*`` options and their ini settings."""
+    group = parser.getgroup("kv", "plugin-kv test isolation")
+    group.addoption(
+        "--kv-url",
+        dest="kv_url",
+        metavar="URL",
+        help="Store for kv_service: a SQLite path or postgresql:// URL. Overrides the "
+        "kv_url ini setting and PLUGIN_KV_URL. Default: one SQLite file for the run.",
+    )
+    group.addoption(
+        "--kv-leaks",
+        dest="kv_leaks",
+        choices=("fail", "warn", "off"),
+        help="What to do when a test leaves data outside the namespaces it was "
+        "given: fail (error the test), warn (default), off (do not check).",
+    )
+    group.addoption(
+        "--kv-keep-failed",
+        dest="kv_keep_failed",
+        action="store_true",
+        default=None,
+        help="Keep the namespaces of failed tests, to inspect their data; a later run sweeps them.",
+    )
+    parser.addini("kv_url", "plugin-kv store URL for kv_service (see --kv-url).", default="")
+    parser.addini("kv_leaks", "plugin-kv leak check: fail, warn or off.", default="warn")
+    parser.addini("kv_keep_failed", "Keep failed tests' namespaces.", type="bool", default=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the options and set up this run's state."""
+    leaks = config.getoption("kv_leaks") or config.getini("kv_leaks")
+    if leaks not in ("fail", "warn", "off"):
+        raise pytest.UsageError(
+            f"plugin-kv: kv_leaks = {leaks!r} is not valid: use fail, warn or off"
+        )
+    url = config.getoption("kv_url") or config.getini("kv_url") or os.environ.get("PLUGIN_KV_URL")
+    keep = config.getoption("kv_keep_failed")
+    register_loop_fixtures(config)
+    config.stash[RUN] = Run(
+        url=url or None,
+        leaks=cast(LeakMode, leaks),
+        keep_failed=bool(config.getini("kv_keep_failed") if keep is None else keep),
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Show the store (password masked) and the leak mode at the top of the run."""
+    run = config.stash.get(RUN, None)
+    if run is None:
+        return None
+    default = "one SQLite file for the run, in its base temp directory"
+    store = redact(run.url) if run.url else default
+    return f"plugin-kv: store {store}; leaks: {run.leaks}"
+
+
+@pytest.hookimpl(trylast=True)  # after pytest tears down an interrupted test's fixtures
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Close the stores this process opened and give up its lease."""
+    run = session.config.stash.get(RUN, None)
+    if run is None:
+        return
+    for problem in run.close():
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"plugin-kv: {problem}", yellow=True)
+        else:
+            print(f"plugin-kv: {problem}", file=sys.stderr)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Report namespaces kept for inspection, stale ones swept, and what is off."""
+    run = config.stash.get(RUN, None)
+    if run is None:
+        return
+    # What workers said is off for their stores (xdist: their summaries are not shown).
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            notes = getattr(report, "plugin_kv_notes", None)
+            if isinstance(notes, dict):
+                for kind, lines in notes.items():
+                    run.notes.setdefault(str(kind), [str(line) for line in lines])
+    for line in run.summary_lines():
+        terminalreporter.write_line(f"plugin-kv: {line}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember each phase's outcome; show what a failed test's namespaces held."""
+    report = yield
+    state = existing_state(item)
+    if state is None:
+        return report
+    notes = item.config.stash[RUN].take_unsent_notes() if state.store is not None else {}
+    if notes:  # a report attribute reaches xdist's controller, which prints the summary
+        report.plugin_kv_notes = notes  # type: ignore[attr-defined]
+    if report.failed:
+        state.failed = True
+        if state.pending and report.when in ("setup", "call"):
+            run = item.config.stash[RUN]
+            report.sections.append(("plugin-kv data", _snapshot_section(run, state)))
+    return report
+
+
+def _snapshot_section(run: Run, state: TestState) -> str:
+    """Return what each of the test's namespaces holds now, for its failure report."""
+    store = state.store
+    if store is None:  # pragma: no cover - a namespace implies a store
+        return ""
+
+    async def take_all() -> list[_snapshots.Snapshot]:
+        return [await _snapshots.take(store, namespace) for namespace in state.pending]
+
+    loop = state.loop
+    if store.needs_loop and loop is not None and not loop.is_closed() and not loop.is_running():
+        snapshots = loop.run_until_complete(take_all())  # where the store works
+    else:
+        snapshots = run.call(take_all())
+    fate = (
+        "kept for inspection"
+        if run.keep_failed
+        else "removed after the test (rerun with --kv-keep-failed to keep them)"
+    )
+    lines = [f"namespaces in {store.name}, {fate}:"]
+    for snapshot in snapshots:
+        lines += snapshot.lines()
+    return redact("\n".join(lines))
+
+
+__all__ = [
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_report_header",
+    "pytest_runtest_makereport",
+    "pytest_sessionfinish",
+    "pytest_terminal_summary",
+]

@@ -1,0 +1,178 @@
+"""Leases of live test processes, and the sweep of what crashed runs left behind.
+
+Each test process holds a lease in every store it opens (namespace `LEASE_NAMESPACE`, key:
+its token), renewed from a thread of its own while the process lives, however long a test
+runs. A run sweeps the namespaces of processes whose lease is gone, or names a process on
+this machine that has exited: what crashed runs left behind. Live runs, even on other
+machines, keep their lease, so their namespaces stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from plugin_kv import KVService
+
+from . import _names
+from ._redact import redact
+
+LEASE_SECONDS = 3600.0
+"""How long a lease outlives its last renewal: a crashed run on another machine is swept
+this long after it died."""
+LEASE_REFRESH_SECONDS = 300.0
+"""How often the lease keeper renews this process's leases."""
+
+
+class LeaseKeeper:
+    """Renews this process's leases every `LEASE_REFRESH_SECONDS`, from a thread of its own.
+
+    A test may run for longer than a lease lasts, and it makes no call to the store while it
+    runs; the thread keeps its namespaces safe from other runs' sweeps meanwhile. It uses a
+    service of its own per store, in its own event loop, so it never shares the tests'.
+    """
+
+    def __init__(self, token: str) -> None:
+        """Keep the leases of process ``token``."""
+        self._token = token
+        self._urls: list[str] = []
+        self._failures: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def keep(self, url: str) -> None:
+        """Renew the lease on ``url`` from now on; start the thread on first use."""
+        with self._lock:
+            if url not in self._urls:
+                self._urls.append(url)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="plugin-kv lease keeper", daemon=True
+                )
+                self._thread.start()
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """Return ``{store: why}`` for each store whose last renewal failed."""
+        return dict(self._failures)
+
+    def stop(self) -> list[str]:
+        """Stop the thread; return the stores on which a renewal failed, and why."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        return [
+            redact(
+                f"could not renew this process's lease on {url}: {why} (another run may have"
+                " swept its namespaces)"
+            )
+            for url, why in self._failures.items()
+        ]
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        services: dict[str, KVService] = {}
+        try:
+            # Read the module setting each turn, so that a test can shorten it.
+            while not self._stopping.wait(_refresh_seconds()):
+                with self._lock:
+                    urls = list(self._urls)
+                for url in urls:
+                    try:
+                        if url not in services:
+                            services[url] = loop.run_until_complete(_open(url))
+                        loop.run_until_complete(take_lease(services[url], self._token))
+                        self._failures.pop(url, None)
+                    except Exception as exc:  # the store is away: retry at the next turn
+                        self._failures[url] = f"{type(exc).__name__}: {exc}"
+        finally:
+            for service in services.values():
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(service.close())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+
+def _refresh_seconds() -> float:
+    return LEASE_REFRESH_SECONDS
+
+
+async def _open(url: str) -> KVService:
+    return await KVService.open(url)
+
+
+def machine_id() -> str:
+    """Identify this host and process namespace, so a pid can be checked for liveness."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        parts.append("no-proc")
+    return "/".join(parts)
+
+
+def process_is_gone(lease: object) -> bool:
+    """Return True only when ``lease`` names a process on this machine that has exited."""
+    if not isinstance(lease, dict) or lease.get("machine") != machine_id():
+        return False
+    if "no-proc" in str(lease.get("machine")):
+        return False
+    pid = lease.get("pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _lease_value() -> dict[str, Any]:
+    return {"machine": machine_id(), "pid": os.getpid(), "since": time.time()}
+
+
+async def take_lease(service: KVService, token: str) -> None:
+    """Take, or renew, process ``token``'s lease on ``service`` for `LEASE_SECONDS`."""
+    await service.set(_names.LEASE_NAMESPACE, token, _lease_value(), ttl=LEASE_SECONDS)
+
+
+async def release(service: KVService, token: str) -> None:
+    """Give up process ``token``'s lease on ``service``, then close it."""
+    try:
+        await service.delete(_names.LEASE_NAMESPACE, token)
+    finally:
+        await service.close()
+
+
+async def sweep_stale(service: KVService, own_token: str) -> list[str]:
+    """Remove namespaces of processes that ended without cleaning up, and only those.
+
+    A namespace belongs to the process whose token `plugin_kv.testing._names.owner` finds in
+    it. It is stale when that process's lease is gone (expired or released) or names a
+    process on this machine that has exited.
+    """
+    verdicts: dict[str, bool] = {}
+    swept: list[str] = []
+    for namespace in await service.list_plugins():
+        token = _names.owner(namespace)
+        if token is None or token == own_token:
+            continue
+        if token not in verdicts:
+            lease = await service.get(_names.LEASE_NAMESPACE, token)
+            verdicts[token] = lease is None or process_is_gone(lease)
+            if verdicts[token] and lease is not None:
+                await service.delete(_names.LEASE_NAMESPACE, token)
+        if verdicts[token]:
+            await service.clear(namespace)
+            swept.append(namespace)
+    return swept

@@ -1,0 +1,168 @@
+"""`kv_store`: what the fixtures need of a store, and how they call it.
+
+A store is any object with ``clear(namespace)``, and optionally ``list_keys(namespace)``;
+each may be a coroutine function or a plain one. `KVService` is such a store. More methods
+turn more on (see `Store.capabilities`): ``observe_writes(observer)`` the leak check,
+``get_many(namespace, keys)`` the values in failure snapshots.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import pytest
+
+from plugin_kv import KVService
+
+from ._redact import redact
+
+T = TypeVar("T")
+
+CLEAR_EXAMPLE = """\
+    class MyNamespaces:
+        def __init__(self, db):
+            self.db = db
+
+        async def clear(self, plugin: str) -> object:  # required: remove every key of it
+            ...
+
+        async def list_keys(self, plugin: str) -> list[str]:  # optional: proves the cleanup
+            ...
+
+    @pytest.fixture
+    def kv_store(db):
+        return MyNamespaces(db)"""
+
+
+@runtime_checkable
+class NamespaceStore(Protocol):
+    """What `kv_store` must offer: ``clear(namespace)``, a coroutine function or a plain one.
+
+    Optional, each a coroutine function or a plain one: ``list_keys(namespace) -> list[str]``
+    (checks the cleanup, lists keys in failure snapshots), ``get_many(namespace, keys) ->
+    dict`` (values in failure snapshots), ``observe_writes(observer) -> stop`` (leak check).
+    """
+
+    def clear(self, plugin: str, /) -> Any:
+        """Remove every key of namespace ``plugin``."""
+
+
+async def settle(value: T | Awaitable[T]) -> T:
+    """Return ``value``, awaiting it first when it is awaitable."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Store:
+    """The `kv_store` of a test, checked once, with what it can do."""
+
+    def __init__(self, store: object) -> None:
+        """Check ``store`` has ``clear``; raise `pytest.UsageError` saying what to add."""
+        clear = getattr(store, "clear", None)
+        if not callable(clear):
+            raise pytest.UsageError(
+                f"plugin-kv: the kv_store fixture returned {_short_repr(store)}, which has no"
+                " clear(namespace) method: the fixtures need it to remove each test's"
+                " namespace. Return an object that has one, for example:\n\n" + CLEAR_EXAMPLE
+            )
+        self.target = store
+        self.is_service = isinstance(store, KVService)
+        self._clear: Callable[[str], Any] = clear
+        self._list_keys = _method(store, "list_keys")
+        self._get_many = _method(store, "get_many")
+        self.observe_writes = _method(store, "observe_writes")
+        self.needs_loop = not self.is_service and any(
+            inspect.iscoroutinefunction(method)
+            for method in (self._clear, self._list_keys, self._get_many)
+            if method is not None
+        )
+        """Whether its calls are coroutines that may belong to the test's event loop."""
+
+    @property
+    def name(self) -> str:
+        """Name the store in messages: its URL (password masked) or its type."""
+        if self.is_service:
+            return str(self.target.url)  # type: ignore[attr-defined]
+        return redact(_short_repr(self.target))
+
+    @property
+    def can_list(self) -> bool:
+        """Whether the store can list a namespace's keys."""
+        return self._list_keys is not None
+
+    def off(self) -> list[str]:
+        """Return what is off for this store, and why, one line each."""
+        if self.is_service:
+            return []
+        lines = []
+        if self._list_keys is None:
+            lines.append(
+                "cleanup not checked, no keys in failure snapshots: it has no list_keys(namespace)"
+            )
+        if self.observe_writes is None:
+            lines.append(
+                "leak check off: it has no observe_writes(observer) calling observer(namespace,"
+                " keys) after each write"
+            )
+        lines.append(
+            "sweep of crashed runs off: only plugin-kv's own stores carry the leases it needs"
+        )
+        return lines
+
+    async def clear(self, namespace: str) -> None:
+        """Remove every key of ``namespace``."""
+        await settle(self._clear(namespace))
+
+    async def list_keys(self, namespace: str) -> list[str]:
+        """Return the keys of ``namespace``; a wrong return type is a `TypeError` naming it."""
+        assert self._list_keys is not None
+        keys = await settle(self._list_keys(namespace))
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            raise TypeError(
+                f"{self.name}.list_keys({namespace!r}) returned {_short_repr(keys)}:"
+                " it must return a list of str (the keys in the namespace)"
+            )
+        return keys
+
+    async def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any] | None:
+        """Return ``{key: value}`` for ``keys``, or None when the store cannot give values."""
+        if self._get_many is None:
+            return None
+        found = await settle(self._get_many(namespace, list(keys)))
+        return found if isinstance(found, dict) else None
+
+    async def clear_checked(self, namespace: str) -> int | None:
+        """Clear ``namespace``; return how many keys it still holds (None: cannot tell)."""
+        if self.is_service:
+            service: KVService = self.target  # type: ignore[assignment]
+            _, left = await service.clear_and_count(namespace)
+            return left
+        await self.clear(namespace)
+        if self._list_keys is None:
+            return None
+        try:
+            return len(await self.list_keys(namespace))
+        except Exception as exc:
+            raise CheckFailed(exc) from exc
+
+
+class CheckFailed(Exception):
+    """The namespace was cleared, but listing it to check failed with `cause`."""
+
+    def __init__(self, cause: Exception) -> None:
+        """Wrap ``cause``."""
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _method(store: object, name: str) -> Callable[..., Any] | None:
+    method = getattr(store, name, None)
+    return method if callable(method) else None
+
+
+def _short_repr(value: object, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
