@@ -209,8 +209,7 @@ async def test_an_unclosed_service_stops_its_worker_thread(tmp_path: Path) -> No
     workers = {t for t in set(threading.enumerate()) - before if not t.daemon}
     assert workers  # aiosqlite's
     with pytest.warns(ResourceWarning, match="was never closed"):
-        del kv
-        gc.collect()
+        del kv  # the last reference: the finalizer runs here
     for worker in workers:
-        worker.join(60)
+        await asyncio.to_thread(worker.join, 60)
         assert not worker.is_alive()
