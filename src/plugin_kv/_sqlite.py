@@ -14,8 +14,17 @@ import dataclasses
 import sqlite3
 import threading
 import time
+import types
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -185,12 +194,12 @@ class SQLiteBackend:
 
     # Writes: queued for the next flush.
 
-    def set_many(self, plugin: str, rows: Sequence[Row]) -> asyncio.Future[None]:
+    def set_many(self, plugin: str, rows: Sequence[Row]) -> Awaitable[None]:
         """Upsert all ``rows`` atomically (one statement, or one transaction when large)."""
         params = [(plugin, key, text, expires) for key, text, expires in rows]
         return self._write("set" if len(params) == 1 else "set_many", rows=params)
 
-    def delete(self, plugin: str, key: str, now: float) -> asyncio.Future[bool]:
+    def delete(self, plugin: str, key: str, now: float) -> Awaitable[bool]:
         """Remove ``key``; return True if it was live (an expired leftover goes too)."""
         connection = self._connection
 
@@ -206,7 +215,7 @@ class SQLiteBackend:
 
         return self._write("delete", job=remove)
 
-    def clear(self, plugin: str, low: str, high: str | None, now: float) -> asyncio.Future[int]:
+    def clear(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
         """Delete every live key in ``[low, high)`` with one statement; return how many.
 
         Expired leftovers in the range go too, with a second statement after it.
@@ -223,7 +232,7 @@ class SQLiteBackend:
 
         return self._write("clear", job=remove)
 
-    def purge_expired(self, now: float) -> asyncio.Future[int]:
+    def purge_expired(self, now: float) -> Awaitable[int]:
         """Delete expired keys; return how many."""
         connection = self._connection
 
@@ -284,42 +293,74 @@ class SQLiteBackend:
             return self._write(operation, job=lambda: connection.execute_fetchall(sql, params))
         return self._connection.execute_fetchall(sql, params)
 
-    def _write(
+    async def _write(
         self,
         operation: str,
         *,
         rows: list[tuple[str, str, str, float | None]] | None = None,
-        job: Callable[[], Awaitable[T]] | None = None,
-    ) -> asyncio.Future[T]:
-        """Queue a write for the next flush; its future resolves once it is committed.
+        job: Callable[[], Awaitable[Any]] | None = None,
+    ) -> Any:
+        """Queue a write, wait until it is committed, and return its result.
 
-        The first write to find no flush under way schedules one for the end of this
-        event-loop turn, so that the writes issued in the same turn share it.
+        The first write to find no flush under way leads one: it lets the rest of this
+        event-loop turn run, so that the writes issued in the same turn join its batch,
+        then sends the batch. Alone in it, the leader awaits aiosqlite itself, like a plain
+        ``execute``. With others, the batch is sent by `_drive`, which no cancellation can
+        stop, and each caller waits for its own outcome.
         """
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._guard(loop)
-        future: asyncio.Future[T] = loop.create_future()
+        write = _Write(loop.create_future(), operation, rows, job)
         with self._lock:
             if self._closing:
                 raise self._closed()
-            self._pending.append(_Write(future, operation, rows, job))
-            if self._flush_loop is not None and not self._flush_loop.is_closed():
-                return future
-            self._flush_loop = loop
-        loop.call_soon(_drive, self._flush())
-        return future
+            self._pending.append(write)
+            leading = self._flush_loop is None or self._flush_loop.is_closed()
+            if leading:
+                self._flush_loop = loop
+        if not leading:
+            return await write.future
+        try:
+            await _next_turn()
+        except BaseException:  # cancelled: the batch goes without its leader
+            _drive(self._flush())
+            raise
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if len(batch) > 1:
+            _drive(self._flush(batch))
+            return await write.future
+        try:
+            return await self._run(write)
+        finally:
+            self._flushed()
 
-    async def _flush(self) -> None:
+    def _flushed(self) -> None:
+        """After a leader's own write: send what came meanwhile, or go idle."""
+        with self._lock:
+            more = bool(self._pending)
+            idle: list[asyncio.Future[None]] = []
+            if not more:
+                self._flush_loop = None
+                idle, self._idle = self._idle, []
+        if more:  # the worker runs its queue in order: this goes after the leader's write
+            _drive(self._flush())
+        for waiter in idle:
+            _deliver(waiter, False, None)
+
+    async def _flush(self, batch: list[_Write] | None = None) -> None:
         """Send the queued writes to the worker, batch after batch, until none is left."""
         while True:
-            with self._lock:
-                batch, self._pending = self._pending, []
-                if not batch:
-                    self._flush_loop = None
-                    idle, self._idle = self._idle, []
-                    break
+            if batch is None:
+                with self._lock:
+                    batch, self._pending = self._pending, []
+                    if not batch:
+                        self._flush_loop = None
+                        idle, self._idle = self._idle, []
+                        break
             await self._send(batch)
+            batch = None
         for waiter in idle:
             _deliver(waiter, False, None)
 
@@ -355,16 +396,21 @@ class SQLiteBackend:
     async def _send_alone(self, write: _Write) -> None:
         """Run one write and hand its outcome to its caller."""
         try:
-            result: object = None
-            if write.rows is not None:
-                await self._upsert(write.rows)
-            else:
-                assert write.job is not None
-                result = await write.job()
+            result = await self._run(write)
         except BaseException as exc:  # delivered to the caller, never lost in the flush
-            _deliver(write.future, True, self._wrap(write.operation, exc))
+            _deliver(write.future, True, exc)
         else:
             _deliver(write.future, False, result)
+
+    async def _run(self, write: _Write) -> Any:
+        """Run one write; a driver error comes out as a `BackendError`."""
+        try:
+            if write.rows is not None:
+                return await self._upsert(write.rows)
+            assert write.job is not None
+            return await write.job()
+        except sqlite3.Error as exc:
+            raise self._wrap(write.operation, exc) from exc
 
     async def _upsert(self, rows: list[tuple[str, str, str, float | None]]) -> None:
         """Upsert ``rows`` atomically: one statement, or a transaction when there are many."""
@@ -490,6 +536,12 @@ async def _loop_guard(
         found = backend()
         if found is not None:
             await found._settle(loop)
+
+
+@types.coroutine
+def _next_turn() -> Generator[None, None, None]:
+    """Let the rest of this event-loop turn run (a bare yield, as ``asyncio.sleep(0)``)."""
+    yield
 
 
 def _drive(coroutine: Coroutine[Any, Any, None]) -> None:
