@@ -2,8 +2,8 @@
 
 The service validates and encodes everything first; a backend receives only valid names,
 JSON text, absolute expiry times (seconds since the epoch) and key ranges, and wraps every
-driver error in `BackendError`. Each call returns an awaitable: a coroutine, or (SQLite) the
-future its worker thread resolves, which spares a coroutine frame per call.
+driver error in `BackendError`. Each call returns an awaitable; a backend may run calls
+concurrently, but the writes of one task, awaited one after another, land in that order.
 """
 
 from __future__ import annotations

@@ -263,8 +263,21 @@ class _Opening:
 
 
 def _key_range(prefix: object) -> tuple[str, str | None]:
+    """Return the key range ``[low, high)`` of ``prefix``, checking it (remembered per prefix)."""
+    if type(prefix) is str:
+        found = _RANGES.get(prefix)
+        if found is not None:
+            return found
     low = _rules.check_prefix(prefix)
-    return low, _rules.prefix_upper_bound(low)
+    found = (low, _rules.prefix_upper_bound(low))
+    if len(_RANGES) < _RANGES_KEPT:
+        _RANGES[low] = found
+    return found
+
+
+_RANGES: dict[str, tuple[str, str | None]] = {}
+"""Ranges of prefixes already checked: the same few come back on every call."""
+_RANGES_KEPT = 1024
 
 
 def _connector(

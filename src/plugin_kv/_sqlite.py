@@ -130,6 +130,7 @@ class SQLiteBackend:
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
+        self._settled: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
         _OPEN.add(self)
         _watch_exit()
 
@@ -178,12 +179,13 @@ class SQLiteBackend:
         self, plugin: str, low: str, high: str | None, now: float, limit: int | None
     ) -> list[str]:
         """Return live keys in ``[low, high)``, sorted."""
-        params = (*_range_params(plugin, low, high), now, -1 if limit is None else limit)
+        last = -1 if limit is None else limit
+        params = (plugin, low, now, last) if high is None else (plugin, low, high, now, last)
         return [row[0] for row in await self._read("list_keys", _LIST[high is not None], params)]
 
     async def count(self, plugin: str, low: str, high: str | None, now: float) -> int:
         """Return the number of live keys in ``[low, high)``."""
-        params = (*_range_params(plugin, low, high), now)
+        params = (plugin, low, now) if high is None else (plugin, low, high, now)
         rows = await self._read("count", _COUNT[high is not None], params)
         return int(rows[0][0])
 
@@ -252,9 +254,14 @@ class SQLiteBackend:
             # From here on nothing new is queued: the flush under way holds every write.
             self._closing = True
             idle: asyncio.Future[None] | None = None
+            stranded = self._flush_loop is not None and self._flush_loop.is_closed()
             if self._flush_loop is not None:
                 idle = loop.create_future()
                 self._idle.append(idle)
+            if stranded:  # its loop closed before the flush began: send it from here
+                self._flush_loop = loop
+        if stranded:
+            _drive(self._flush())
         if idle is not None:
             await idle
         _OPEN.discard(self)
@@ -439,8 +446,10 @@ class SQLiteBackend:
         from that loop has been answered (a ``SELECT 1`` behind them, and no flush left).
         """
         self._loop = loop
-        if loop in self._guards:
+        if loop in self._guards or loop in self._settled:
             return
+        for closed in [known for known in self._guards if known.is_closed()]:
+            del self._guards[closed]  # closed without shutting down its async generators
         guard = _loop_guard(weakref.ref(self), loop)
         with contextlib.suppress(StopIteration):
             guard.asend(None).send(None)  # runs to its first yield, registered with the loop
@@ -449,6 +458,7 @@ class SQLiteBackend:
     async def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait until the worker owes ``loop`` nothing (at that loop's shutdown)."""
         self._guards.pop(loop, None)
+        self._settled.add(loop)  # no new guard: the loop no longer takes async generators
         if self._loop is loop:
             self._loop = None
         while True:
