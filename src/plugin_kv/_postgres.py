@@ -9,8 +9,8 @@ close a loop's async generators first) or when the backend is closed.
 The connections are lent straight from a list, not through ``asyncpg.Pool``: a call costs one
 round trip and nothing else, like a bare connection, where the pool's acquire and release
 cost 1.5 to 1.7 times the query (and before asyncpg 0.30 a reset query on every release).
-Only public asyncpg calls are used: ``connect``, and a connection's ``close``, ``terminate``,
-``is_closed`` and ``is_in_transaction``.
+Public asyncpg calls only (``connect``, and a connection's ``close``, ``terminate``,
+``is_closed`` and ``is_in_transaction``), but for one shim, `_release_socket`.
 """
 
 from __future__ import annotations
@@ -480,15 +480,12 @@ def _finish(watcher: AsyncGenerator[None, None]) -> None:
 
 
 def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
-    """Drop the connections of a loop other than the running one.
+    """Drop the connections of a loop other than the running one, without leaking sockets.
 
     A connection can only be closed gracefully from its own loop. If that loop is still
     usable, terminating a connection schedules the socket cleanup on it. If it was closed
-    without shutting down its async generators, nothing will ever run there again: the
-    connections are marked closed, and asyncio closes each socket when the garbage collector
-    takes it, with a ResourceWarning ("unclosed transport"). asyncpg has no public way to
-    reach a connection's socket, and no loop's closing can be hooked: shut loops down
-    (``asyncio.run`` and pytest-asyncio do) and no connection is left behind.
+    without shutting down its async generators (pytest-asyncio 0.23 closes every test's loop
+    so), nothing will ever run there again: see `_release_socket`.
     """
     if entry.watcher is not None:
         _finish(entry.watcher)
@@ -498,7 +495,31 @@ def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
             loop.call_soon_threadsafe(con.terminate)
         return
     for con in connections:
+        closed_loop = loop.is_closed()
+        transport = getattr(con, "_transport", None) if closed_loop else None
         entry.discard(con)
+        if closed_loop:
+            _release_socket(transport)
+
+
+def _release_socket(transport: Any) -> None:
+    """Close the socket of a connection whose event loop is closed: the one private-API shim.
+
+    Why: ``Connection.terminate()`` aborts the asyncio transport, whose cleanup needs the
+    loop (``call_soon`` raises "Event loop is closed"); asyncpg has no public handle on a
+    connection's transport or socket; and the loop's closing cannot be hooked. Without this,
+    the socket stays open until the garbage collector takes the transport, which then warns
+    "unclosed transport" (a ResourceWarning: an error in suites run with
+    ``filterwarnings = error``). So this runs the transport's own cleanup (its
+    ``_call_connection_lost``), reached through the connection's ``_transport``, both present
+    from asyncpg 0.29.0 to 0.32.0 and every supported Python. If either is missing, it does
+    nothing, and the collector closes the socket as above.
+    """
+    lost = getattr(transport, "_call_connection_lost", None)
+    if lost is None or transport.get_extra_info("socket") is None:
+        return
+    with contextlib.suppress(Exception):  # best effort: the collector is the fallback
+        lost(None)
 
 
 def _describe(url: str) -> tuple[str, str]:

@@ -50,6 +50,7 @@ from plugin_kv._postgres import (  # noqa: E402
     _LIST_RANGE,
     PostgresBackend,
     _describe,
+    _release_socket,
 )
 
 # own_store: these tests open stores of their own and run once, not once per backend.
@@ -574,9 +575,8 @@ def test_service_works_from_several_event_loops_in_turn(plugin: str) -> None:
     assert [str(w.message) for w in caught] == []
 
 
-def test_loop_closed_without_shutdown_leaves_its_sockets_to_the_collector(plugin: str) -> None:
-    """No public API reaches the socket of a connection whose loop is closed: asyncio's own
-    finaliser closes it, with its ResourceWarning; the service goes on working."""
+def test_loop_closed_without_shutdown_has_its_sockets_released(plugin: str) -> None:
+    """pytest-asyncio 0.23 closes each test's loop without shutting down its async generators."""
     careless = asyncio.new_event_loop()
     kv = careless.run_until_complete(KVService.open(POSTGRES_URL))
     careless.run_until_complete(kv.set(plugin, "careless", 3))
@@ -590,9 +590,18 @@ def test_loop_closed_without_shutdown_leaves_its_sockets_to_the_collector(plugin
             gc.collect()
         loop.run_until_complete(kv.close())
 
-    assert caught, "the closed loop's sockets should have been collected"
-    assert {w.category for w in caught} == {ResourceWarning}
-    assert all(str(w.message).startswith("unclosed") for w in caught), caught
+    assert [str(w.message) for w in caught] == []
+
+
+def test_socket_release_shim_degrades_to_the_collector() -> None:
+    """Without the private names it relies on, the shim does nothing rather than fail."""
+
+    class Bare:
+        def get_extra_info(self, name: str) -> None:
+            raise AssertionError("not reached: no _call_connection_lost")
+
+    _release_socket(None)
+    _release_socket(Bare())
 
 
 @pytest.mark.asyncio
