@@ -142,12 +142,44 @@ _UNAVAILABLE_SQLSTATES = (
 
 @dataclass(eq=False)
 class _LoopConnections:
-    """The connections of one event loop: those idle, every one open, and the loop watcher."""
+    """The connections of one event loop: idle, open, lent (with deadlines), and watchers.
 
+    Calls are timed by one watchdog per loop rather than asyncpg's ``command_timeout``,
+    which arms and cancels a timer around every query (about a tenth of a call's cost): a
+    lent connection past its deadline is terminated, and its call fails as timed out.
+    """
+
+    loop: asyncio.AbstractEventLoop
     slots: asyncio.Semaphore
     idle: list[Connection] = field(default_factory=list)
     open: set[Connection] = field(default_factory=set)
+    lent: dict[Connection, float] = field(default_factory=dict)
+    timed_out: set[Connection] = field(default_factory=set)
+    watchdog: asyncio.TimerHandle | None = None
     watcher: AsyncGenerator[None, None] | None = None
+
+    def lend(self, con: Connection, timeout: float) -> None:
+        """Give ``con`` to a call that must end within ``timeout`` seconds."""
+        self.lent[con] = self.loop.time() + timeout
+        if self.watchdog is None:
+            self.watchdog = self.loop.call_later(timeout / 4, self.watch, timeout)
+
+    def watch(self, timeout: float) -> None:
+        """Terminate the connections of calls past their deadline; look again while any is lent."""
+        now = self.loop.time()
+        for con, deadline in list(self.lent.items()):
+            if now >= deadline:
+                del self.lent[con]
+                self.timed_out.add(con)
+                con.terminate()
+        self.watchdog = (
+            self.loop.call_later(timeout / 4, self.watch, timeout) if self.lent else None
+        )
+
+    def stop_watching(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
 
     def discard(self, con: Connection) -> None:
         """Forget ``con`` and drop it without waiting for the server."""
@@ -185,6 +217,7 @@ class _Lend:
         except BaseException:
             entry.slots.release()
             raise
+        entry.lend(con, backend._timeout)
         self._entry, self._con = entry, con
         return con
 
@@ -196,6 +229,11 @@ class _Lend:
     ) -> None:
         entry, con = self._entry, self._con
         entry.slots.release()
+        entry.lent.pop(con, None)
+        if con in entry.timed_out:  # the watchdog cut it off
+            entry.timed_out.discard(con)
+            entry.open.discard(con)
+            raise asyncio.TimeoutError from error
         if con not in entry.open:  # closed meanwhile by `close`
             return
         if not con.is_closed() and (
@@ -354,7 +392,7 @@ class PostgresBackend:
         entry = self._loops.get(loop)
         if entry is None:
             self._drop_closed_loops()
-            entry = _LoopConnections(asyncio.Semaphore(self._max_size))
+            entry = _LoopConnections(loop, asyncio.Semaphore(self._max_size))
             self._loops[loop] = entry
             entry.watcher = self._close_with_loop(loop)
             await entry.watcher.asend(None)
@@ -365,7 +403,6 @@ class PostgresBackend:
         con: Connection = await self._driver.connect(
             self._dsn,
             timeout=self._timeout,
-            command_timeout=self._timeout,
             server_settings=self._settings,
         )
         return con
@@ -386,6 +423,7 @@ class PostgresBackend:
 
     async def _close_all(self, entry: _LoopConnections) -> None:
         """Close the running loop's connections, gracefully if that takes less than the timeout."""
+        entry.stop_watching()
         connections, entry.open, entry.idle = list(entry.open), set(), []
         closing = [asyncio.wait_for(con.close(), self._timeout) for con in connections]
         results = await asyncio.gather(*closing, return_exceptions=True)
@@ -491,9 +529,11 @@ def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
         _finish(entry.watcher)
     connections, entry.open, entry.idle = list(entry.open), set(), []
     if loop.is_running():
+        loop.call_soon_threadsafe(entry.stop_watching)
         for con in connections:
             loop.call_soon_threadsafe(con.terminate)
         return
+    entry.stop_watching()
     for con in connections:
         closed_loop = loop.is_closed()
         transport = getattr(con, "_transport", None) if closed_loop else None

@@ -450,6 +450,7 @@ class Proxy:
         self.target = (parts.hostname or "127.0.0.1", parts.port or 5432)
         self.port = 0
         self.silent = False
+        self.stalled = False
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -470,6 +471,11 @@ class Proxy:
         if self._server is not None:
             await self._server.wait_closed()
         self._server, self._writers, self._tasks = None, [], set()
+        self.stalled = False
+
+    def stall(self) -> None:
+        """Keep every open connection, but pass nothing on: a server that stopped answering."""
+        self.stalled = True
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.append(writer)
@@ -482,10 +488,11 @@ class Proxy:
             task = asyncio.create_task(self._relay(source, sink))
             self._tasks.add(task)
 
-    @staticmethod
-    async def _relay(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _relay(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
             while data := await source.read(65_536):
+                if self.stalled:
+                    continue
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):
@@ -531,6 +538,26 @@ async def test_silent_server_times_out_instead_of_hanging() -> None:
         await proxy.stop()
     assert f"127.0.0.1:{proxy.port}" in str(caught.value)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_stops_answering_mid_use_times_out_then_recovers(plugin: str) -> None:
+    proxy = Proxy(POSTGRES_URL)
+    await proxy.start()
+    backend = await PostgresBackend.open(with_url(POSTGRES_URL, port=proxy.port), timeout=0.5)
+    try:
+        await backend.set_many(plugin, [("before", "1", None)])
+        proxy.stall()  # the connection stays open; nothing comes back
+
+        with pytest.raises(BackendUnavailableError, match=r"did not answer within 0\.5 s"):
+            await backend.get(plugin, "before", time.time())
+
+        await proxy.stop()
+        await proxy.start()  # answering again: the next call opens a fresh connection
+        assert await backend.get(plugin, "before", time.time()) == "1"
+    finally:
+        await backend.close()
+        await proxy.stop()
 
 
 # -- event loops and lifecycle --------------------------------------------------------------
