@@ -8,9 +8,8 @@ Per call, the service and a bare asyncpg connection stay open in one event loop 
 turns of `BLOCK` calls (who goes first alternating), so a slow patch of a shared machine, or
 of the server, hits both alike. The floor sends the service's own statements, with the JSON
 already encoded and decoded by hand: what the service adds is its checks, its encoding and
-lending a connection. It runs without ``command_timeout``, as a bare connection does; the
-service sets one (a silent server must not hang a call), which asyncpg pays as one timer per
-query.
+lending a connection (timed by one watchdog per loop, so neither side arms a timer per
+query).
 """
 
 from __future__ import annotations
