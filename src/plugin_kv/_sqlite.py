@@ -335,8 +335,9 @@ class SQLiteBackend:
             raise
         with self._lock:
             batch, self._pending = self._pending, []
-        if len(batch) > 1:
-            _drive(self._flush(batch))
+        if len(batch) != 1 or batch[0] is not write:
+            if batch:  # (empty: a flush restarted by `close` took this write along)
+                _drive(self._flush(batch))
             return await write.future
         try:
             return await self._run(write)
