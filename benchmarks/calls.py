@@ -190,7 +190,8 @@ async def _turns(path: Path, operation: str, count: int) -> dict[str, float]:
         }
         service_call = service_calls[operation]
 
-        # The driver floor does the service's job by hand: JSON in and out, one execute.
+        # The driver floor does the service's job by hand: JSON in and out, one execute, and
+        # the same result (a value, a number, a list of keys).
         async def driver_set(n: int) -> None:
             await db.execute(UPSERT, (PLUGIN, f"user:{n:06}", json.dumps({"n": n}), None))
 
@@ -198,10 +199,20 @@ async def _turns(path: Path, operation: str, count: int) -> dict[str, float]:
             rows = list(await db.execute_fetchall(GET, params(n)))
             return json.loads(rows[0][0]) if rows else None
 
-        async def driver_query(n: int) -> object:
-            return await db.execute_fetchall(raw_sql, params(n))
+        async def driver_count(n: int) -> object:
+            rows = list(await db.execute_fetchall(COUNT, params(n)))
+            return int(rows[0][0])
 
-        driver_call = {"set": driver_set, "get": driver_get}.get(operation, driver_query)
+        async def driver_list(n: int) -> object:
+            return [row[0] for row in await db.execute_fetchall(LIST, params(n))]
+
+        driver_calls: dict[str, Callable[[int], Awaitable[object]]] = {
+            "set": driver_set,
+            "get": driver_get,
+            "count": driver_count,
+            "list_keys": driver_list,
+        }
+        driver_call = driver_calls[operation]
 
         async def raw_call(n: int) -> None:
             raw.execute(raw_sql, params(n)).fetchall()
