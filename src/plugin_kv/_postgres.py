@@ -177,6 +177,7 @@ class _LoopConnections:
         )
 
     def stop_watching(self) -> None:
+        """Cancel the watchdog: from the loop's own thread, or once the loop has stopped."""
         if self.watchdog is not None:
             self.watchdog.cancel()
             self.watchdog = None
