@@ -165,7 +165,7 @@ def test() -> None:
     run(BIN / "mkdocs", "build", "--strict", "--quiet")
     set_up(lowest=True)
     suites = [suite for suite in LOWEST_SUITES if (ROOT / suite).is_dir()]
-    run(LOWEST_PYTHON, "-c", SHOW_PINS, CONSTRAINTS)
+    run(LOWEST_PYTHON, "-c", SHOW_PINS, CONSTRAINTS, shown="check .venv-lowest against its pins")
     run(LOWEST_BIN / "pytest", *suites, "-n", "2", *extra)
 
 
@@ -184,9 +184,9 @@ def browser() -> None:
     run(BIN / "pytest", "tests/browser")
 
 
-def run(*command: str | Path) -> None:
-    """Run ``command``, echoing it first; raise if it fails."""
-    print("+", shlex.join(map(str, command)), flush=True)
+def run(*command: str | Path, shown: str = "") -> None:
+    """Run ``command``, echoing it (or ``shown``) first; raise if it fails."""
+    print("+", shown or shlex.join(map(str, command)), flush=True)
     subprocess.run([str(part) for part in command], check=True)
 
 
