@@ -2,18 +2,22 @@
 
 Commands:
     test     every check: ruff, mypy, actionlint and check-jsonschema over the workflows,
-             pytest tests, pytest docs, mkdocs build --strict
+             pytest tests, pytest docs, mkdocs build --strict; then the unit, contract,
+             plugin and reliability tests again in ``.venv-lowest``, with every direct
+             dependency at its declared floor (``constraints/lowest.txt``)
     docs     serve the guide at http://127.0.0.1:8000
     bench    run the benchmarks (python -m benchmarks)
     browser  only the headless-Chromium check of the built site
 
 Each command first creates ``.venv`` and installs the project with every dependency group,
-again whenever ``pyproject.toml`` changes. ``PYTEST_ARGS`` adds arguments to the pytest runs.
+again whenever ``pyproject.toml`` changes (``.venv-lowest``: or the constraints).
+``PYTEST_ARGS`` adds arguments to the pytest runs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -27,6 +31,29 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed"
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+LOWEST = ROOT / ".venv-lowest"
+LOWEST_BIN = LOWEST / ("Scripts" if os.name == "nt" else "bin")
+LOWEST_PYTHON = LOWEST_BIN / ("python.exe" if os.name == "nt" else "python")
+LOWEST_STAMP = LOWEST / ".installed"
+CONSTRAINTS = ROOT / "constraints" / "lowest.txt"
+LOWEST_SUITES = ("tests/unit", "tests/plugin", "tests/reliability")
+"""What runs at the floors too (the docs and the browser check need only the newest)."""
+SHOW_PINS = """
+import importlib.metadata as m, re, sys
+pins = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    found = re.match(r"\\s*([\\w.-]+)==([\\w.]+)", line)
+    if found:
+        pins.setdefault(found[1], set()).add(found[2])
+have = {name: m.version(name) for name in pins}
+print("dev.py: lowest environment:", ", ".join(f"{n} {v}" for n, v in have.items()))
+wrong = [f"{n} is {have[n]}, not {' or '.join(sorted(v))}"
+         for n, v in pins.items() if have[n] not in v]
+sys.exit("dev.py: .venv-lowest is not at its floors: " + "; ".join(wrong) if wrong else 0)
+"""
+"""Show the versions .venv-lowest has of each pinned package; fail unless they are the pins."""
+FLOORED = ("dependencies", "postgres", "test")
+"""The pyproject.toml lists whose floors constraints/lowest.txt must pin, one for one."""
 
 
 def main(argv: list[str]) -> int:
@@ -50,21 +77,83 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def set_up() -> None:
-    """Create .venv and install the project, unless it is up to date with pyproject.toml."""
-    if STAMP.exists() and STAMP.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime:
+def set_up(lowest: bool = False) -> None:
+    """Create .venv and install the project, unless it is up to date with pyproject.toml.
+
+    With ``lowest``, the same for .venv-lowest: the project and its test group, each direct
+    dependency held at its floor by constraints/lowest.txt (pip has no lowest resolution).
+    """
+    env, python, stamp = (LOWEST, LOWEST_PYTHON, LOWEST_STAMP) if lowest else (VENV, PYTHON, STAMP)
+    sources = [ROOT / "pyproject.toml"] + ([CONSTRAINTS] if lowest else [])
+    if lowest:
+        check_floors()
+    if stamp.exists() and all(stamp.stat().st_mtime >= f.stat().st_mtime for f in sources):
         return
-    print("dev.py: setting up .venv (first run, or pyproject.toml changed)", flush=True)
+    name = env.name
+    print(f"dev.py: setting up {name} (first run, or its requirements changed)", flush=True)
     try:
-        venv.create(VENV, with_pip=True, clear=not PYTHON.exists())
+        venv.create(env, with_pip=True, clear=not python.exists())
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SystemExit(
-            f"dev.py: could not create .venv ({exc}). This Python lacks venv/ensurepip:"
+            f"dev.py: could not create {name} ({exc}). This Python lacks venv/ensurepip:"
             " on Debian or Ubuntu, install the python3-venv package."
         ) from exc
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[postgres]", "--group", "dev")
-    STAMP.touch()
+    run(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")
+    if lowest:
+        run(python, "-m", "pip", "install", "--quiet", "-c", CONSTRAINTS, "-e", ".[postgres]",
+            "--group", "test")  # fmt: skip
+    else:
+        run(python, "-m", "pip", "install", "--quiet", "-e", ".[postgres]", "--group", "dev")
+    stamp.touch()
+
+
+def check_floors() -> None:
+    """Refuse to go on unless constraints/lowest.txt pins exactly the declared floors."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    floors: dict[str, str] = {}
+    for name in FLOORED:
+        listed = re.search(rf"^{name} = \[(.*?)\]", text, re.MULTILINE | re.DOTALL)
+        if listed is None:
+            raise SystemExit(f"dev.py: pyproject.toml has no list {name!r}")
+        for requirement in re.findall(r'"([^"]+)"', listed.group(1)):
+            found = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^]]*\])?\s*>=\s*([\w.]+)", requirement)
+            if found is None:
+                raise SystemExit(
+                    f"dev.py: {requirement!r} in pyproject.toml's {name!r} must be"
+                    " 'name>=floor' (no upper bound), so that its floor can be tested"
+                )
+            floors[_normal(found[1])] = found[2]
+    pins: dict[str, list[str]] = {}  # a package may have a pin per Python version
+    for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        line = line.partition("#")[0].partition(";")[0].strip()
+        if line:
+            package, _, pinned = line.partition("==")
+            pins.setdefault(_normal(package), []).append(pinned.strip())
+    wrong = [
+        f"{package}: floor {floor!r}, pinned {pins.get(package)!r}"
+        for package, floor in sorted(floors.items())
+        if min(map(_release, pins.get(package, [""]))) != _release(floor)
+    ] + [
+        f"{package}: pinned but not a declared floor"
+        for package in sorted(pins.keys() - floors.keys())
+    ]
+    if wrong:
+        raise SystemExit(
+            "dev.py: constraints/lowest.txt must pin each floor of pyproject.toml"
+            " (on the oldest Python that has it):\n  " + "\n  ".join(wrong)
+        )
+
+
+def _normal(package: str) -> str:
+    return re.sub(r"[-_.]+", "-", package).lower()
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``0.19`` and ``0.19.0`` are one release."""
+    parts = [int(part) for part in re.findall(r"\d+", version)] or [-1]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 def test() -> None:
@@ -79,6 +168,10 @@ def test() -> None:
     run(BIN / "pytest", "tests", "-n", "2", *extra)
     run(BIN / "pytest", "docs", "-n", "2", *extra)
     run(BIN / "mkdocs", "build", "--strict", "--quiet")
+    set_up(lowest=True)
+    suites = [suite for suite in LOWEST_SUITES if (ROOT / suite).is_dir()]
+    run(LOWEST_PYTHON, "-c", SHOW_PINS, CONSTRAINTS, shown="check .venv-lowest against its pins")
+    run(LOWEST_BIN / "pytest", *suites, "-n", "2", *extra)
 
 
 def docs() -> None:
@@ -96,9 +189,9 @@ def browser() -> None:
     run(BIN / "pytest", "tests/browser")
 
 
-def run(*command: str | Path) -> None:
-    """Run ``command``, echoing it first; raise if it fails."""
-    print("+", shlex.join(map(str, command)), flush=True)
+def run(*command: str | Path, shown: str = "") -> None:
+    """Run ``command``, echoing it (or ``shown``) first; raise if it fails."""
+    print("+", shown or shlex.join(map(str, command)), flush=True)
     subprocess.run([str(part) for part in command], check=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import tempfile
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 from plugin_kv import KVService
 
+from ._report import Figure, Goal
 from ._stats import interleave, ratio
 from .calls import UPSERT
 
@@ -21,7 +23,59 @@ GET_MANY = (
 )
 
 
-def measure_batches(rounds: int, size: int) -> list[dict[str, Any]]:
+SET_MANY_GOAL = 0.8
+"""`set_many` throughput: at least this fraction of raw sqlite3 ``executemany``'s."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchRow:
+    """One batch call against its raw sqlite3 floor."""
+
+    call: str
+    floor: str
+    keys: int
+    service_us_per_key: float
+    floor_us_per_key: float
+    throughput_vs_floor: Figure
+    """Throughput of the service as a fraction of the floor's: floor time / ours."""
+
+    def row(self) -> str:
+        return (
+            f"| `{self.call}` | {self.keys:,} | {self.service_us_per_key:.2f} | {self.floor}"
+            f" | {self.floor_us_per_key:.2f} | {self.throughput_vs_floor} |"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Batches:
+    """The batches section of the report."""
+
+    rows: list[BatchRow]
+    name: str = "batches"
+
+    def goals(self) -> list[Goal]:
+        return [
+            Goal.check(
+                "`set_many` throughput against raw sqlite3 `executemany`",
+                f"≥ {SET_MANY_GOAL}×",
+                row.throughput_vs_floor,
+                lambda x: x >= SET_MANY_GOAL,
+            )
+            for row in self.rows
+            if row.call == "set_many"
+        ]
+
+    def markdown(self) -> list[str]:
+        return [
+            "**Batches**, one call for all keys:",
+            "",
+            "| call | keys | service µs / key | floor | floor µs / key | throughput / floor's |",
+            "|---|---:|---:|---|---:|---:|",
+            *(row.row() for row in self.rows),
+        ]
+
+
+def measure_batches(rounds: int, size: int) -> Batches:
     """Return seconds per key of batch writes and reads, service against raw sqlite3."""
     items = {f"item:{n:06}": {"n": n, "tags": ["a", "b"]} for n in range(size)}
     with tempfile.TemporaryDirectory() as directory:
@@ -43,17 +97,16 @@ def measure_batches(rounds: int, size: int) -> list[dict[str, Any]]:
         ("service get_many", "sqlite3 SELECT ... IN"),
     ):
         rows.append(
-            {
-                "call": call.removeprefix("service "),
-                "floor": floor,
-                "keys": size,
-                "service_us_per_key": samples[call].median / size * 1e6,
-                "floor_us_per_key": samples[floor].median / size * 1e6,
-                # Throughput of the service as a fraction of the floor's: floor time / ours.
-                "throughput_vs_floor": ratio(samples[floor], samples[call]).summary(),
-            }
+            BatchRow(
+                call=call.removeprefix("service "),
+                floor=floor,
+                keys=size,
+                service_us_per_key=samples[call].median / size * 1e6,
+                floor_us_per_key=samples[floor].median / size * 1e6,
+                throughput_vs_floor=Figure.of(ratio(samples[floor], samples[call])),
+            )
         )
-    return rows
+    return Batches(rows)
 
 
 def _checkpoint(path: Path) -> None:
@@ -108,7 +161,7 @@ def _sqlite3_select(path: Path, keys: list[str]) -> float:
     db = sqlite3.connect(path, isolation_level=None)
     started = time.perf_counter()
     now = time.time()
-    found = {}
+    found: dict[str, Any] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         sql = GET_MANY.format(", ".join("?" * len(chunk)))

@@ -2,25 +2,28 @@
 
 All on a file store (WAL, synchronous=NORMAL), where writes commit for real. The driver floor
 does the same job by hand (``json.dumps``/``json.loads`` around one aiosqlite call); raw
-sqlite3, the physical limit, only runs the statement.
+sqlite3, the physical limit, only runs the statement. Each operation is measured twice: with
+every thread pinned to one CPU, and as the scheduler places them (as on a user's machine).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import sqlite3
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
 from plugin_kv import KVService
 
-from ._stats import Sample, interleave, one_cpu, progress, ratio
+from ._report import Figure, Goal
+from ._stats import Sample, one_cpu, progress, ratio
 
 UPSERT = (
     "INSERT INTO kv_entries (plugin, key, value, expires_at) VALUES (?, ?, ?, ?)"
@@ -37,62 +40,106 @@ COUNT = (
 )
 LIST = COUNT.replace("count(*)", "key") + " ORDER BY key"
 PLUGIN = "bench"
-TASKS = 50
+OPERATIONS = ("set", "get", "count", "list_keys")
 BLOCK = 50
 """Calls per turn when the ways in take turns (see `_paired_rounds`)."""
+GOAL = 1.1
+"""The service may cost at most this much the driver doing the same job by hand."""
 
 
-def measure_calls(rounds: int, operations: int) -> dict[str, Any]:
-    """Return per-call costs: service against aiosqlite and sqlite3, and concurrent writers."""
+@dataclasses.dataclass(frozen=True)
+class CallRow:
+    """One operation, one thread placement: microseconds per call and the ratios."""
+
+    operation: str
+    pinned: bool
+    service_us: float
+    driver_us: float
+    raw_us: float
+    over_driver: Figure
+    over_raw: Figure
+
+    def row(self) -> str:
+        return (
+            f"| `{self.operation}` | {'pinned' if self.pinned else 'unpinned'}"
+            f" | {self.service_us:.1f} | {self.driver_us:.1f} | {self.raw_us:.1f}"
+            f" | {self.over_driver} | {self.over_raw} |"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Calls:
+    """The per-call section of the report."""
+
+    rows: list[CallRow]
+    block: int
+    name: str = "calls"
+
+    def goals(self) -> list[Goal]:
+        goals = []
+        for pinned in (True, False):
+            rows = [row for row in self.rows if row.pinned == pinned]
+            if not rows:
+                continue
+            worst = max(rows, key=lambda row: row.over_driver.median)
+            placement = "threads pinned to one CPU" if pinned else "threads not pinned"
+            goals.append(
+                Goal.check(
+                    f"service over the driver doing the same job by hand, per call,"
+                    f" {placement} (worst: `{worst.operation}`)",
+                    f"≤ {GOAL}×",
+                    worst.over_driver,
+                    lambda x: x <= GOAL,
+                )
+            )
+        return goals
+
+    def markdown(self) -> list[str]:
+        return [
+            "**Per call**, file store (WAL, synchronous=NORMAL), sequential, the three ways in"
+            f" taking turns of {self.block} calls; pinned: every thread on one CPU, unpinned:"
+            " as the scheduler places them. aiosqlite does the service's job by hand"
+            " (`json.dumps` / `json.loads` around one call); sqlite3 only runs the statement:",
+            "",
+            "| operation | threads | service µs | aiosqlite µs | sqlite3 µs | service / aiosqlite"
+            " | service / sqlite3 |",
+            "|---|---|---:|---:|---:|---:|---:|",
+            *(row.row() for row in self.rows),
+        ]
+
+
+def measure_calls(rounds: int, operations: int) -> Calls:
+    """Return per-call costs: service against aiosqlite and sqlite3, pinned and not."""
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "bench.sqlite3"
         asyncio.run(_prepare(path, operations))
-        for operation in ("set", "get", "count", "list_keys"):
-            with one_cpu() as placement:
-                samples = _paired_rounds(path, operation, rounds, operations)
-            service, driver, raw = samples["service"], samples["aiosqlite"], samples["sqlite3"]
-            rows.append(
-                {
-                    "operation": operation,
-                    "service_us": service.median * 1e6,
-                    "driver_us": driver.median * 1e6,
-                    "raw_us": raw.median * 1e6,
-                    "service_over_driver": ratio(service, driver).summary(),
-                    "service_over_raw": ratio(service, raw).summary(),
-                }
-            )
-        samples = interleave(
-            f"set from {TASKS} tasks against sequential sets",
-            rounds,
-            {
-                "service, sequential": lambda: asyncio.run(_service_sets(path, operations)),
-                "service, 50 tasks": lambda: asyncio.run(
-                    _service_concurrent(path, operations, TASKS)
-                ),
-                "aiosqlite, sequential": lambda: asyncio.run(_aiosqlite_sets(path, operations)),
-                "aiosqlite, 50 tasks": lambda: asyncio.run(
-                    _aiosqlite_concurrent(path, operations, TASKS)
-                ),
-            },
-        )
-        concurrent = {
-            who: {
-                "sequential_us": samples[f"{who}, sequential"].median * 1e6,
-                "concurrent_us": samples[f"{who}, 50 tasks"].median * 1e6,
-                "speedup": ratio(
-                    samples[f"{who}, sequential"], samples[f"{who}, 50 tasks"]
-                ).summary(),
-            }
-            for who in ("service", "aiosqlite")
-        }
-    return {
-        "calls": rows,
-        "calls_placement": placement,
-        "calls_block": BLOCK,
-        "concurrent": concurrent,
-        "tasks": TASKS,
-    }
+        for operation in OPERATIONS:
+            for pinned in (True, False):
+                with _placement(pinned):
+                    samples = _paired_rounds(path, operation, rounds, operations, pinned)
+                service, driver, raw = samples["service"], samples["aiosqlite"], samples["sqlite3"]
+                rows.append(
+                    CallRow(
+                        operation=operation,
+                        pinned=pinned,
+                        service_us=service.median * 1e6,
+                        driver_us=driver.median * 1e6,
+                        raw_us=raw.median * 1e6,
+                        over_driver=Figure.of(ratio(service, driver)),
+                        over_raw=Figure.of(ratio(service, raw)),
+                    )
+                )
+    return Calls(rows, BLOCK)
+
+
+@contextlib.contextmanager
+def _placement(pinned: bool) -> Iterator[None]:
+    if not pinned:
+        yield
+        return
+    with one_cpu():
+        yield
 
 
 async def _prepare(path: Path, operations: int) -> None:
@@ -100,7 +147,9 @@ async def _prepare(path: Path, operations: int) -> None:
         await kv.set_many(PLUGIN, {f"user:{n:06}": {"n": n} for n in range(operations)})
 
 
-def _paired_rounds(path: Path, operation: str, rounds: int, count: int) -> dict[str, Sample]:
+def _paired_rounds(
+    path: Path, operation: str, rounds: int, count: int, pinned: bool
+) -> dict[str, Sample]:
     """Time ``count`` calls of ``operation`` per round through each way in, in short turns.
 
     All three connections stay open in one event loop and take turns of `BLOCK` calls
@@ -108,11 +157,12 @@ def _paired_rounds(path: Path, operation: str, rounds: int, count: int) -> dict[
     alike instead of whichever happened to run through it.
     """
     values: dict[str, list[float]] = {"service": [], "aiosqlite": [], "sqlite3": []}
+    label = f"{operation} ({'pinned' if pinned else 'unpinned'})"
     for round_number in range(1, rounds + 1):
-        progress(f"{operation}: round {round_number}/{rounds}")
+        progress(f"{label}: round {round_number}/{rounds}")
         for who, seconds in asyncio.run(_turns(path, operation, count)).items():
             values[who].append(seconds)
-    progress(f"{operation}: done ({rounds} rounds)", end=True)
+    progress(f"{label}: done ({rounds} rounds)", end=True)
     return {who: Sample(who, found) for who, found in values.items()}
 
 
@@ -140,18 +190,29 @@ async def _turns(path: Path, operation: str, count: int) -> dict[str, float]:
         }
         service_call = service_calls[operation]
 
-        # The driver floor does the service's job by hand: JSON in and out, one execute.
+        # The driver floor does the service's job by hand: JSON in and out, one execute, and
+        # the same result (a value, a number, a list of keys).
         async def driver_set(n: int) -> None:
             await db.execute(UPSERT, (PLUGIN, f"user:{n:06}", json.dumps({"n": n}), None))
 
         async def driver_get(n: int) -> object:
-            rows = await db.execute_fetchall(GET, params(n))
+            rows = list(await db.execute_fetchall(GET, params(n)))
             return json.loads(rows[0][0]) if rows else None
 
-        async def driver_query(n: int) -> object:
-            return await db.execute_fetchall(raw_sql, params(n))
+        async def driver_count(n: int) -> object:
+            rows = list(await db.execute_fetchall(COUNT, params(n)))
+            return int(rows[0][0])
 
-        driver_call = {"set": driver_set, "get": driver_get}.get(operation, driver_query)
+        async def driver_list(n: int) -> object:
+            return [row[0] for row in await db.execute_fetchall(LIST, params(n))]
+
+        driver_calls: dict[str, Callable[[int], Awaitable[object]]] = {
+            "set": driver_set,
+            "get": driver_get,
+            "count": driver_count,
+            "list_keys": driver_list,
+        }
+        driver_call = driver_calls[operation]
 
         async def raw_call(n: int) -> None:
             raw.execute(raw_sql, params(n)).fetchall()
@@ -162,57 +223,14 @@ async def _turns(path: Path, operation: str, count: int) -> dict[str, float]:
         for turn, start in enumerate(range(0, count, BLOCK)):
             calls = range(start, min(start + BLOCK, count))
             for who in names[turn % 3 :] + names[: turn % 3]:
-                spent[who] += await _timed(calls, ways[who])
+                spent[who] += await timed(calls, ways[who])
     raw.close()
     return {who: seconds / count for who, seconds in spent.items()}
 
 
-async def _timed(calls: range, call: Callable[[int], Awaitable[object]]) -> float:
+async def timed(calls: range, call: Callable[[int], Awaitable[object]]) -> float:
     """Return the seconds that awaiting ``call(n)`` for each ``n`` in ``calls`` took."""
     started = time.perf_counter()
     for n in calls:
         await call(n)
     return time.perf_counter() - started
-
-
-async def _service_sets(path: Path, count: int) -> float:
-    """Return seconds per `set`, one after another, through the service."""
-    async with KVService.open(path) as kv:
-        spent = await _timed(range(count), lambda n: kv.set(PLUGIN, f"user:{n:06}", {"n": n}))
-        return spent / count
-
-
-async def _aiosqlite_sets(path: Path, count: int) -> float:
-    """Return seconds per upsert, one after another, through plain aiosqlite (autocommit)."""
-    async with aiosqlite.connect(path, isolation_level=None) as db:
-        await db.execute("PRAGMA synchronous=NORMAL")
-        spent = await _timed(
-            range(count),
-            lambda n: db.execute(UPSERT, (PLUGIN, f"user:{n:06}", f'{{"n":{n}}}', None)),
-        )
-        return spent / count
-
-
-async def _service_concurrent(path: Path, count: int, tasks: int) -> float:
-    async with KVService.open(path) as kv:
-
-        async def worker(offset: int) -> None:
-            for n in range(offset, count, tasks):
-                await kv.set(PLUGIN, f"user:{n:06}", {"n": n})
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(offset) for offset in range(tasks)))
-        return (time.perf_counter() - started) / count
-
-
-async def _aiosqlite_concurrent(path: Path, count: int, tasks: int) -> float:
-    async with aiosqlite.connect(path, isolation_level=None) as db:
-        await db.execute("PRAGMA synchronous=NORMAL")
-
-        async def worker(offset: int) -> None:
-            for n in range(offset, count, tasks):
-                await db.execute(UPSERT, (PLUGIN, f"user:{n:06}", f'{{"n":{n}}}', None))
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(offset) for offset in range(tasks)))
-        return (time.perf_counter() - started) / count

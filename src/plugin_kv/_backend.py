@@ -2,8 +2,8 @@
 
 The service validates and encodes everything first; a backend receives only valid names,
 JSON text, absolute expiry times (seconds since the epoch) and key ranges, and wraps every
-driver error in `BackendError`. Each call returns an awaitable: a coroutine, or (SQLite) the
-future its worker thread resolves, which spares a coroutine frame per call.
+driver error in `BackendError`. Each call returns an awaitable; a backend may run calls
+concurrently, but the writes of one task, awaited one after another, land in that order.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ class Backend(Protocol):
 
     url: str
     """Where the data lives, safe to show (no password)."""
-
-    calls_run_in_order: bool
-    """Whether calls run one after another in the order they are issued (one connection)."""
 
     def set_many(self, plugin: str, rows: Sequence[Row]) -> Awaitable[None]:
         """Upsert all ``rows`` atomically."""

@@ -1,10 +1,16 @@
-"""PostgreSQL backend through asyncpg: one connection pool per event loop, one table.
+"""PostgreSQL backend through asyncpg: a few connections per event loop, one table.
 
 asyncpg connections belong to the event loop that opened them, while one `KVService` may be
 used from several loops in turn (a pytest plugin opens it on its own loop, each test runs on a
-fresh one). So the backend keeps one small pool per loop, opened on first use in that loop and
-closed when the loop shuts down (``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio all
+fresh one). So the backend keeps a few connections per loop, opened on first use in that loop
+and closed when the loop shuts down (``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio all
 close a loop's async generators first) or when the backend is closed.
+
+The connections are lent straight from a list, not through ``asyncpg.Pool``: a call costs one
+round trip and nothing else, like a bare connection, where the pool's acquire and release
+cost 1.5 to 1.7 times the query (and before asyncpg 0.30 a reset query on every release).
+Public asyncpg calls only (``connect``, and a connection's ``close``, ``terminate``,
+``is_closed`` and ``is_in_transaction``), but for one shim, `_release_socket`.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import os
 import re
 import urllib.parse
 from collections.abc import AsyncGenerator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._backend import Row
@@ -31,7 +38,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     import asyncpg
-    import asyncpg.pool
+
+    Connection = asyncpg.Connection[Any]
 
 TABLE = "plugin_kv_entries"
 """The one table every plugin's keys live in."""
@@ -132,13 +140,113 @@ _UNAVAILABLE_SQLSTATES = (
 )
 
 
-@dataclass
-class _LoopPool:
-    """The pool of one event loop, and the async generator that closes it with the loop."""
+@dataclass(eq=False)
+class _LoopConnections:
+    """The connections of one event loop: idle, open, lent (with deadlines), and watchers.
 
-    pool: asyncpg.pool.Pool
-    ready: asyncio.Task[Any]
+    Calls are timed by one watchdog per loop rather than asyncpg's ``command_timeout``,
+    which arms and cancels a timer around every query (about a tenth of a call's cost): a
+    lent connection past its deadline is terminated, and its call fails as timed out.
+    """
+
+    loop: asyncio.AbstractEventLoop
+    slots: asyncio.Semaphore
+    idle: list[Connection] = field(default_factory=list)
+    open: set[Connection] = field(default_factory=set)
+    lent: dict[Connection, float] = field(default_factory=dict)
+    timed_out: set[Connection] = field(default_factory=set)
+    watchdog: asyncio.TimerHandle | None = None
     watcher: AsyncGenerator[None, None] | None = None
+
+    def lend(self, con: Connection, timeout: float) -> None:
+        """Give ``con`` to a call that must end within ``timeout`` seconds."""
+        self.lent[con] = self.loop.time() + timeout
+        if self.watchdog is None:
+            self.watchdog = self.loop.call_later(timeout / 4, self.watch, timeout)
+
+    def watch(self, timeout: float) -> None:
+        """Terminate the connections of calls past their deadline; look again while any is lent."""
+        now = self.loop.time()
+        for con, deadline in list(self.lent.items()):
+            if now >= deadline:
+                del self.lent[con]
+                self.timed_out.add(con)
+                con.terminate()
+        self.watchdog = (
+            self.loop.call_later(timeout / 4, self.watch, timeout) if self.lent else None
+        )
+
+    def stop_watching(self) -> None:
+        """Cancel the watchdog: from the loop's own thread, or once the loop has stopped."""
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
+
+    def discard(self, con: Connection) -> None:
+        """Forget ``con`` and drop it without waiting for the server."""
+        self.open.discard(con)
+        with contextlib.suppress(RuntimeError):  # its loop is closed: see `_abandon`
+            con.terminate()
+
+
+class _Lend:
+    """``async with``: lend an idle connection of the running loop (or open one), take it back.
+
+    A connection comes back to the idle list unless the call broke it: any error but one the
+    server reported on a connection left outside a transaction drops it, so a cancelled or
+    timed-out query never leaves a busy connection behind for the next call.
+    """
+
+    __slots__ = ("_backend", "_con", "_entry")
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        self._backend = backend
+
+    async def __aenter__(self) -> Connection:
+        backend = self._backend
+        entry = await backend._loop_connections()
+        if entry.slots.locked():
+            await asyncio.wait_for(entry.slots.acquire(), backend._timeout)
+        else:
+            await entry.slots.acquire()  # returns at once: not locked
+        try:
+            if entry.idle:
+                con = entry.idle.pop()
+            else:
+                con = await backend._connect()
+                entry.open.add(con)
+        except BaseException:
+            entry.slots.release()
+            raise
+        entry.lend(con, backend._timeout)
+        self._entry, self._con = entry, con
+        return con
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        entry, con = self._entry, self._con
+        entry.slots.release()
+        entry.lent.pop(con, None)
+        if con in entry.timed_out:  # the watchdog cut it off
+            entry.timed_out.discard(con)
+            entry.open.discard(con)
+            raise asyncio.TimeoutError from error
+        if con not in entry.open:  # closed meanwhile by `close`
+            return
+        if not con.is_closed() and (
+            error is None
+            or (
+                isinstance(error, self._backend._driver.PostgresError)
+                and not con.is_in_transaction()
+            )
+        ):
+            entry.idle.append(con)
+        else:
+            entry.discard(con)
 
 
 class PostgresBackend:
@@ -152,10 +260,9 @@ class PostgresBackend:
         named = "application_name" in urllib.parse.parse_qs(urllib.parse.urlsplit(dsn).query)
         self._settings = {} if named else {"application_name": "plugin-kv"}
         self._max_size = max_size
-        self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopConnections] = {}
         self._closed = False
         self.url, self._where = _describe(dsn)
-        self.calls_run_in_order = False  # a pool: calls may run on different connections
 
     @classmethod
     async def open(cls, url: str, *, timeout: float = 10.0, max_size: int = 10) -> PostgresBackend:
@@ -267,56 +374,50 @@ class PostgresBackend:
         return int(status.rsplit(" ", 1)[-1])
 
     async def close(self) -> None:
-        """Close this loop's pool and drop the pools of other loops; safe to call twice."""
+        """Close this loop's connections and drop those of other loops; safe to call twice."""
         self._closed = True
         current = asyncio.get_running_loop()
-        pools, self._pools = self._pools, {}
-        for loop, entry in pools.items():
+        loops, self._loops = self._loops, {}
+        for loop, entry in loops.items():
             if loop is current:
                 if entry.watcher is not None:
                     _finish(entry.watcher)
-                await self._close_pool(entry.pool)
+                await self._close_all(entry)
             else:
                 _abandon(loop, entry)
 
     def abandon(self) -> None:
         """Nothing to stop: asyncpg runs no thread, and its connections close when collected."""
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncGenerator[asyncpg.pool.PoolConnectionProxy[Any], None]:
-        """Lend a connection of the running loop's pool, waiting at most the timeout."""
-        pool = await self._pool()
-        async with pool.acquire(timeout=self._timeout) as con:
-            yield con
+    def _connection(self) -> _Lend:
+        """``async with``: a connection of the running loop, waiting at most the timeout."""
+        return _Lend(self)
 
-    async def _pool(self) -> asyncpg.pool.Pool:
-        """Return the running loop's pool, creating it on first use in this loop."""
+    async def _loop_connections(self) -> _LoopConnections:
+        """Return the running loop's connections, setting them up on first use in this loop."""
         if self._closed:
             raise ServiceClosedError(f"the PostgreSQL store {self.url} is closed; open a new one")
         loop = asyncio.get_running_loop()
-        entry = self._pools.get(loop)
+        entry = self._loops.get(loop)
         if entry is None:
             self._drop_closed_loops()
-            pool = self._driver.create_pool(
-                self._dsn,
-                min_size=0,
-                max_size=self._max_size,
-                timeout=self._timeout,
-                command_timeout=self._timeout,
-                reset=_keep_session,
-                server_settings=self._settings,
-            )
-            entry = _LoopPool(pool, loop.create_task(_initialise(pool)))
-            self._pools[loop] = entry
+            entry = _LoopConnections(loop, asyncio.Semaphore(self._max_size))
+            self._loops[loop] = entry
             entry.watcher = self._close_with_loop(loop)
             await entry.watcher.asend(None)
-        if not entry.ready.done():
-            await asyncio.shield(entry.ready)
-        entry.ready.result()
-        return entry.pool
+        return entry
+
+    async def _connect(self) -> Connection:
+        """Open one connection of the running loop."""
+        con: Connection = await self._driver.connect(
+            self._dsn,
+            timeout=self._timeout,
+            server_settings=self._settings,
+        )
+        return con
 
     async def _close_with_loop(self, loop: asyncio.AbstractEventLoop) -> AsyncGenerator[None, None]:
-        """Close ``loop``'s pool when the loop shuts down its async generators.
+        """Close ``loop``'s connections when the loop shuts down its async generators.
 
         The loop tracks this generator from its first step; ``loop.shutdown_asyncgens()``
         (run by ``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio before closing a loop)
@@ -325,21 +426,24 @@ class PostgresBackend:
         try:
             yield
         finally:
-            entry = self._pools.pop(loop, None)
+            entry = self._loops.pop(loop, None)
             if entry is not None:
-                await self._close_pool(entry.pool)
+                await self._close_all(entry)
 
-    async def _close_pool(self, pool: asyncpg.pool.Pool) -> None:
-        """Close a pool of the running loop, gracefully if that takes less than the timeout."""
-        try:
-            await asyncio.wait_for(pool.close(), self._timeout)
-        except Exception:  # a broken connection must not stop the close
-            pool.terminate()
+    async def _close_all(self, entry: _LoopConnections) -> None:
+        """Close the running loop's connections, gracefully if that takes less than the timeout."""
+        entry.stop_watching()
+        connections, entry.open, entry.idle = list(entry.open), set(), []
+        closing = [asyncio.wait_for(con.close(), self._timeout) for con in connections]
+        results = await asyncio.gather(*closing, return_exceptions=True)
+        for con, result in zip(connections, results, strict=True):
+            if isinstance(result, BaseException):  # a broken connection must not stop the close
+                con.terminate()
 
     def _drop_closed_loops(self) -> None:
         """Release the connections of loops that were closed without shutting down."""
-        for loop in [loop for loop in self._pools if loop.is_closed()]:
-            _abandon(loop, self._pools.pop(loop))
+        for loop in [loop for loop in self._loops if loop.is_closed()]:
+            _abandon(loop, self._loops.pop(loop))
 
     async def _create_schema(self) -> None:
         """Create the table and its expiry index unless they exist; check the database.
@@ -411,14 +515,6 @@ def _import_asyncpg() -> ModuleType:
     return asyncpg
 
 
-async def _initialise(pool: asyncpg.pool.Pool) -> None:
-    await pool  # min_size=0: no connection yet, so this cannot fail on the network
-
-
-async def _keep_session(connection: asyncpg.Connection[Any]) -> None:
-    """Return a connection to the pool as is: we set no session state (saves a round trip)."""
-
-
 def _finish(watcher: AsyncGenerator[None, None]) -> None:
     """Close a loop watcher whose pool is already gone, without needing its loop."""
     closing = watcher.aclose()
@@ -430,33 +526,49 @@ def _finish(watcher: AsyncGenerator[None, None]) -> None:
         closing.close()
 
 
-def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopPool) -> None:
-    """Drop the pool of a loop other than the running one, without leaking its sockets.
+def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
+    """Drop the connections of a loop other than the running one, without leaking sockets.
 
-    A pool can only be closed gracefully from its own loop. If that loop is still usable,
-    terminating the pool schedules the socket cleanup on it. If it was closed without
-    shutting down its async generators, nothing will ever run there again, so each socket
-    is released here, by the transport's own cleanup method.
+    A connection can only be closed gracefully from its own loop. If that loop is still
+    usable, terminating a connection schedules the socket cleanup on it. If it was closed
+    without shutting down its async generators (pytest-asyncio 0.23 closes every test's loop
+    so), nothing will ever run there again: see `_release_socket`.
     """
     if entry.watcher is not None:
         _finish(entry.watcher)
+    connections, entry.open, entry.idle = list(entry.open), set(), []
     if loop.is_running():
-        loop.call_soon_threadsafe(entry.pool.terminate)
+        loop.call_soon_threadsafe(entry.stop_watching)
+        for con in connections:
+            loop.call_soon_threadsafe(con.terminate)
         return
-    if not loop.is_closed():
-        entry.pool.terminate()
+    entry.stop_watching()
+    for con in connections:
+        closed_loop = loop.is_closed()
+        transport = getattr(con, "_transport", None) if closed_loop else None
+        entry.discard(con)
+        if closed_loop:
+            _release_socket(transport)
+
+
+def _release_socket(transport: Any) -> None:
+    """Close the socket of a connection whose event loop is closed: the one private-API shim.
+
+    Why: ``Connection.terminate()`` aborts the asyncio transport, whose cleanup needs the
+    loop (``call_soon`` raises "Event loop is closed"); asyncpg has no public handle on a
+    connection's transport or socket; and the loop's closing cannot be hooked. Without this,
+    the socket stays open until the garbage collector takes the transport, which then warns
+    "unclosed transport" (a ResourceWarning: an error in suites run with
+    ``filterwarnings = error``). So this runs the transport's own cleanup (its
+    ``_call_connection_lost``), reached through the connection's ``_transport``, both present
+    from asyncpg 0.29.0 to 0.32.0 and every supported Python. If either is missing, it does
+    nothing, and the collector closes the socket as above.
+    """
+    lost = getattr(transport, "_call_connection_lost", None)
+    if lost is None or transport.get_extra_info("socket") is None:
         return
-    holders: list[Any] = getattr(entry.pool, "_holders", [])  # asyncpg has no public view
-    for holder in holders:
-        con = holder._con
-        if con is None:
-            continue
-        transport = con._transport
-        with contextlib.suppress(RuntimeError):  # "Event loop is closed", once aborted
-            con.terminate()
-        if transport is not None and transport.get_extra_info("socket") is not None:
-            with contextlib.suppress(Exception):
-                transport._call_connection_lost(None)
+    with contextlib.suppress(Exception):  # best effort: the collector is the fallback
+        lost(None)
 
 
 def _describe(url: str) -> tuple[str, str]:

@@ -156,7 +156,7 @@ class KVService:
         return await self._open().clear(plugin, low, high, self._clock())
 
     async def clear_and_count(self, plugin: str) -> tuple[int, int]:
-        """Remove every key of ``plugin``, then count its keys, in one round trip.
+        """Remove every key of ``plugin``, then count its keys, as one job on the backend.
 
         Returns (keys removed, keys left); keys left were written after the removal. This is
         how the pytest fixtures remove a test's namespace and check it empty at once.
@@ -195,11 +195,6 @@ class KVService:
         backend, self._backend = self._backend, None
         if backend is not None:
             await backend.close()
-
-    @property
-    def calls_run_in_order(self) -> bool:
-        """Whether calls run in the order they are issued (SQLite: yes; PostgreSQL: a pool)."""
-        return self._open().calls_run_in_order
 
     @property
     def closed(self) -> bool:
@@ -277,8 +272,21 @@ class _Opening:
 
 
 def _key_range(prefix: object) -> tuple[str, str | None]:
+    """Return the key range ``[low, high)`` of ``prefix``, checking it (remembered per prefix)."""
+    if type(prefix) is str:
+        found = _RANGES.get(prefix)
+        if found is not None:
+            return found
     low = _rules.check_prefix(prefix)
-    return low, _rules.prefix_upper_bound(low)
+    found = (low, _rules.prefix_upper_bound(low))
+    if len(_RANGES) < _RANGES_KEPT:
+        _RANGES[low] = found
+    return found
+
+
+_RANGES: dict[str, tuple[str, str | None]] = {}
+"""Ranges of prefixes already checked: the same few come back on every call."""
+_RANGES_KEPT = 1024
 
 
 def _connector(

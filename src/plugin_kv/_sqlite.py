@@ -1,19 +1,34 @@
-"""SQLite backend through aiosqlite: one connection, WAL for files, group commit of writes."""
+"""SQLite backend on aiosqlite's public API: one connection, WAL for files, group commit.
+
+Every call is one aiosqlite call (one trip to its worker thread). Writes issued in the same
+event-loop turn, or while an earlier flush is on the worker, are sent together as one
+multi-row upsert statement: on an autocommit connection one statement is one transaction,
+so each write is acknowledged only after the commit that holds it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import dataclasses
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+import types
+import weakref
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import aiosqlite
-from aiosqlite.core import _STOP_RUNNING_SENTINEL
 
 from ._backend import Row
 from .errors import BackendError, BackendUnavailableError, ServiceClosedError
@@ -35,13 +50,14 @@ CREATE INDEX IF NOT EXISTS kv_entries_expiry ON kv_entries (expires_at)
 
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _UPSERT = (
-    "INSERT INTO kv_entries (plugin, key, value, expires_at) VALUES (?, ?, ?, ?)"
+    "INSERT INTO kv_entries (plugin, key, value, expires_at) VALUES {}"
     " ON CONFLICT (plugin, key) DO UPDATE"
     " SET value = excluded.value, expires_at = excluded.expires_at"
 )
 _GET = f"SELECT value FROM kv_entries WHERE plugin = ? AND key = ? AND {_LIVE}"
-_DELETE = f"DELETE FROM kv_entries WHERE plugin = ? AND key = ? AND {_LIVE}"
-_DELETE_ANY = "DELETE FROM kv_entries WHERE plugin = ? AND key = ?"
+_DELETE_RETURNING = "DELETE FROM kv_entries WHERE plugin = ? AND key = ? RETURNING expires_at"
+_DELETE_LIVE = f"DELETE FROM kv_entries WHERE plugin = ? AND key = ? AND {_LIVE}"
+_DELETE_EXPIRED = "DELETE FROM kv_entries WHERE plugin = ? AND key = ? AND expires_at <= ?"
 _GET_MANY = f"SELECT key, value FROM kv_entries WHERE plugin = ? AND key IN ({{}}) AND {_LIVE}"
 _RANGE = {
     True: "plugin = ? AND key >= ? AND key < ?",
@@ -55,32 +71,68 @@ _COUNT = {
     bounded: f"SELECT count(*) FROM kv_entries WHERE {where} AND {_LIVE}"
     for bounded, where in _RANGE.items()
 }
-_CLEAR = {bounded: f"DELETE FROM kv_entries WHERE {where}" for bounded, where in _RANGE.items()}
+_CLEAR_LIVE = {
+    bounded: f"DELETE FROM kv_entries WHERE {where} AND {_LIVE}"
+    for bounded, where in _RANGE.items()
+}
+_CLEAR_EXPIRED = {
+    bounded: f"DELETE FROM kv_entries WHERE {where} AND expires_at <= ?"
+    for bounded, where in _RANGE.items()
+}
 _SIZES = f"SELECT plugin, count(*) FROM kv_entries WHERE {_LIVE} GROUP BY plugin ORDER BY plugin"
 _PURGE = "DELETE FROM kv_entries WHERE expires_at <= ?"
+_BARRIER = "SELECT 1"
+
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+"""``DELETE ... RETURNING`` (SQLite 3.35): `delete` in one statement; else two."""
+_ROWS_PER_STATEMENT = 249 if sqlite3.sqlite_version_info < (3, 32, 0) else 2000
+"""Rows per multi-row upsert: four bound parameters each, within SQLite's default limit
+(999 parameters before 3.32, 32766 since). A `set_many` with more rows runs as
+``executemany`` inside an explicit transaction."""
+_CHUNK = 500
+"""Keys per ``IN (...)`` list: far below SQLite's limit on bound parameters."""
+
+
+@dataclasses.dataclass(slots=True)
+class _Write:
+    """A write waiting for the next flush, in the order it was issued."""
+
+    future: asyncio.Future[Any]
+    """The caller's; resolved on its own event loop once the write is committed."""
+    operation: str
+    rows: list[tuple[str, str, str, float | None]] | None
+    """An upsert's rows; None for any other job."""
+    job: Callable[[], Awaitable[Any]] | None = None
+    """Any other work, run alone in its place in the order."""
 
 
 class SQLiteBackend:
     """Keys in one SQLite table keyed by (plugin, key), WITHOUT ROWID.
 
-    Every call is one round trip to the connection's worker thread. Writes issued while
-    others wait share that trip: they are committed together (group commit), each in a
-    savepoint of its own, and each is acknowledged only after the COMMIT that holds it.
+    Reads go straight to aiosqlite. Writes join a queue that one flush at a time sends to
+    the worker: consecutive upserts as one multi-row statement, anything else alone, in
+    the order issued. If a shared statement fails, its writes are run again one by one, so
+    that a failing write fails only its own caller.
     """
 
     def __init__(self, connection: aiosqlite.Connection, url: str) -> None:
         """Wrap an open, prepared connection; use `SQLiteBackend.open`."""
         self._connection = connection
-        self._db = connection._conn
-        self._queue = connection._tx
         self.url = url
-        self.calls_run_in_order = True  # one connection, one worker thread
-        # Guards the three fields below. A thread lock, not an asyncio one: the service is
-        # used from several event loops in turn, and the flush runs on the worker thread.
+        # Guards the fields below. A thread lock, not an asyncio one: the service may be
+        # used from several event loops, even at once from several threads.
         self._lock = threading.Lock()
         self._pending: list[_Write] = []
-        self._flush_queued = False
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
+        """The loop the flush runs on, while one is queued or running; None when idle."""
+        self._idle: list[asyncio.Future[None]] = []
+        """`close` waiting for the flush to finish."""
         self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
+        self._settled: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        _OPEN.add(self)
+        _watch_exit()
 
     @classmethod
     async def open(
@@ -106,209 +158,333 @@ class SQLiteBackend:
             raise
         return cls(connection, url)
 
-    def set_many(self, plugin: str, rows: Sequence[Row]) -> asyncio.Future[None]:
-        """Upsert all ``rows`` in one transaction."""
-        params = [(plugin, key, text, expires) for key, text, expires in rows]
+    # Reads: one aiosqlite call each.
 
-        def upsert(db: sqlite3.Connection) -> None:
-            if len(params) == 1:
-                db.execute(_UPSERT, params[0])
-            else:
-                db.executemany(_UPSERT, params)
-
-        if len(params) == 1:
-            return self._write("set", upsert, kind="statement")
-        return self._write("set_many", upsert, kind="compound")
-
-    def get(self, plugin: str, key: str, now: float) -> asyncio.Future[str | None]:
+    async def get(self, plugin: str, key: str, now: float) -> str | None:
         """Return the live JSON text under ``key``, or None."""
-        params = (plugin, key, now)
+        rows = await self._read("get", _GET, (plugin, key, now))
+        return rows[0][0] if rows else None
 
-        def read() -> str | None:
-            row = self._db.execute(_GET, params).fetchone()
-            return None if row is None else row[0]
-
-        return self._call("get", read)
-
-    def get_many(
-        self, plugin: str, keys: Sequence[str], now: float
-    ) -> asyncio.Future[dict[str, str]]:
-        """Return the live JSON text of each existing key in ``keys`` (one round trip)."""
+    async def get_many(self, plugin: str, keys: Sequence[str], now: float) -> dict[str, str]:
+        """Return the live JSON text of each existing key in ``keys``."""
         wanted = list(dict.fromkeys(keys))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), _CHUNK):  # one round trip up to _CHUNK keys
+            chunk = wanted[start : start + _CHUNK]
+            sql = _GET_MANY.format(", ".join("?" * len(chunk)))
+            found.update(await self._read("get_many", sql, (plugin, *chunk, now)))
+        return {key: found[key] for key in wanted if key in found}
 
-        def read() -> dict[str, str]:
-            found: dict[str, str] = {}
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                sql = _GET_MANY.format(", ".join("?" * len(chunk)))
-                found.update(self._db.execute(sql, (plugin, *chunk, now)).fetchall())
-            return {key: found[key] for key in wanted if key in found}
+    async def list_keys(
+        self, plugin: str, low: str, high: str | None, now: float, limit: int | None
+    ) -> list[str]:
+        """Return live keys in ``[low, high)``, sorted."""
+        last = -1 if limit is None else limit
+        params = (plugin, low, now, last) if high is None else (plugin, low, high, now, last)
+        return [row[0] for row in await self._read("list_keys", _LIST[high is not None], params)]
 
-        return self._call("get_many", read)
+    async def count(self, plugin: str, low: str, high: str | None, now: float) -> int:
+        """Return the number of live keys in ``[low, high)``."""
+        params = (plugin, low, now) if high is None else (plugin, low, high, now)
+        rows = await self._read("count", _COUNT[high is not None], params)
+        return int(rows[0][0])
 
-    def delete(self, plugin: str, key: str, now: float) -> asyncio.Future[bool]:
+    async def plugin_sizes(self, now: float) -> dict[str, int]:
+        """Return the live key count of every plugin that has one."""
+        rows = await self._read("list_plugins", _SIZES, (now,))
+        return {plugin: int(size) for plugin, size in rows}
+
+    # Writes: queued for the next flush.
+
+    def set_many(self, plugin: str, rows: Sequence[Row]) -> Awaitable[None]:
+        """Upsert all ``rows`` atomically (one statement, or one transaction when large)."""
+        params = [(plugin, key, text, expires) for key, text, expires in rows]
+        return self._write("set" if len(params) == 1 else "set_many", rows=params)
+
+    def delete(self, plugin: str, key: str, now: float) -> Awaitable[bool]:
         """Remove ``key``; return True if it was live (an expired leftover goes too)."""
+        connection = self._connection
 
-        def remove(db: sqlite3.Connection) -> bool:
-            if db.execute(_DELETE, (plugin, key, now)).rowcount:
+        async def remove() -> bool:
+            if _HAS_RETURNING:
+                found = await connection.execute_fetchall(_DELETE_RETURNING, (plugin, key))
+                return any(expires is None or expires > now for (expires,) in found)
+            cursor = await connection.execute(_DELETE_LIVE, (plugin, key, now))
+            if cursor.rowcount:
                 return True
-            db.execute(_DELETE_ANY, (plugin, key))
+            await connection.execute(_DELETE_EXPIRED, (plugin, key, now))
             return False
 
-        # Atomic alone: the second statement runs only if the first changed nothing.
-        return self._write("delete", remove, kind="atomic")
+        return self._write("delete", job=remove)
 
-    def list_keys(
-        self, plugin: str, low: str, high: str | None, now: float, limit: int | None
-    ) -> asyncio.Future[list[str]]:
-        """Return live keys in ``[low, high)``, sorted."""
-        sql = _LIST[high is not None]
-        params = (*_range_params(plugin, low, high), now, -1 if limit is None else limit)
-        return self._call("list_keys", lambda: [row[0] for row in self._db.execute(sql, params)])
+    def clear(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
+        """Delete every live key in ``[low, high)`` with one statement; return how many.
 
-    def count(self, plugin: str, low: str, high: str | None, now: float) -> asyncio.Future[int]:
-        """Return the number of live keys in ``[low, high)``."""
-        sql = _COUNT[high is not None]
-        params = (*_range_params(plugin, low, high), now)
-        return self._call("count", lambda: int(self._db.execute(sql, params).fetchone()[0]))
-
-    def clear(self, plugin: str, low: str, high: str | None, now: float) -> asyncio.Future[int]:
-        """Delete every key in ``[low, high)`` with one statement; return how many were live."""
+        Expired leftovers in the range go too, with a second statement after it.
+        """
         where = _range_params(plugin, low, high)
         bounded = high is not None
+        connection = self._connection
 
-        def remove(db: sqlite3.Connection) -> int:
-            live = int(db.execute(_COUNT[bounded], (*where, now)).fetchone()[0])
-            db.execute(_CLEAR[bounded], where)
-            return live
+        async def remove() -> int:
+            cursor = await connection.execute(_CLEAR_LIVE[bounded], (*where, now))
+            removed = cursor.rowcount
+            await connection.execute(_CLEAR_EXPIRED[bounded], (*where, now))
+            return removed
 
-        return self._write("clear", remove, kind="atomic")  # one read, then one write
+        return self._write("clear", job=remove)
 
-    def clear_and_count(self, plugin: str, now: float) -> asyncio.Future[tuple[int, int]]:
-        """Delete every key of ``plugin``, then count what is left, in one job."""
+    def clear_and_count(self, plugin: str, now: float) -> Awaitable[tuple[int, int]]:
+        """Delete every key of ``plugin``, then count its live keys, as one job.
+
+        Returns (live keys removed, live keys left): keys left were written meanwhile.
+        """
         where = _range_params(plugin, "", None)
+        connection = self._connection
 
-        def remove(db: sqlite3.Connection) -> tuple[int, int]:
-            live = int(db.execute(_COUNT[False], (*where, now)).fetchone()[0])
-            db.execute(_CLEAR[False], where)
-            return live, int(db.execute(_COUNT[False], (*where, now)).fetchone()[0])
+        async def remove() -> tuple[int, int]:
+            removed = (await connection.execute(_CLEAR_LIVE[False], (*where, now))).rowcount
+            await connection.execute(_CLEAR_EXPIRED[False], (*where, now))
+            left = await connection.execute_fetchall(_COUNT[False], (*where, now))
+            return removed, int(next(iter(left))[0])
 
-        return self._write("clear", remove, kind="atomic")  # one write between two reads
+        return self._write("clear", job=remove)
 
-    def plugin_sizes(self, now: float) -> asyncio.Future[dict[str, int]]:
-        """Return the live key count of every plugin that has one."""
-        return self._call(
-            "list_plugins",
-            lambda: {plugin: int(size) for plugin, size in self._db.execute(_SIZES, (now,))},
-        )
-
-    def purge_expired(self, now: float) -> asyncio.Future[int]:
+    def purge_expired(self, now: float) -> Awaitable[int]:
         """Delete expired keys; return how many."""
-        return self._write(
-            "purge_expired", lambda db: db.execute(_PURGE, (now,)).rowcount, kind="statement"
-        )
+        connection = self._connection
+
+        async def purge() -> int:
+            return (await connection.execute(_PURGE, (now,))).rowcount
+
+        return self._write("purge_expired", job=purge)
+
+    # Life cycle.
 
     async def close(self) -> None:
         """Commit the writes already issued, then close the connection; safe to call twice."""
+        loop = asyncio.get_running_loop()
         with self._lock:
-            # From here on nothing new is queued, so the connection's close (queued below)
-            # runs after the flush that holds every write issued before it.
+            if self._closing:
+                return
+            # From here on nothing new is queued: the flush under way holds every write.
             self._closing = True
+            idle: asyncio.Future[None] | None = None
+            stranded = self._flush_loop is not None and self._flush_loop.is_closed()
+            if self._flush_loop is not None:
+                idle = loop.create_future()
+                self._idle.append(idle)
+            if stranded:  # its loop closed before the flush began: send it from here
+                self._flush_loop = loop
+        if stranded:
+            _drive(self._flush())
+        if idle is not None:
+            await idle
+        _OPEN.discard(self)
         await self._connection.close()
 
     def abandon(self) -> None:
-        """Stop the worker of a service dropped without `close` (its finalizer calls this).
+        """Close the connection of a service dropped without `close` (its finalizer calls this).
 
-        aiosqlite's own finalizer hands the worker a future of whatever event loop is running;
-        if that loop closes before the worker gets to it, the worker thread dies with "Event
-        loop is closed". This queues the close with no future, behind the work already queued.
+        The finalizer may run in any thread, with or without an event loop, possibly one
+        about to close; aiosqlite's own finalizer would hand its worker a future of such a
+        loop. So the connection is closed by a short-lived thread with an event loop of its
+        own, behind the work already queued.
         """
-        connection = self._connection
-
-        def close() -> object:
-            db, connection._connection = connection._connection, None
-            if db is not None:
-                db.close()
-            return _STOP_RUNNING_SENTINEL  # ends aiosqlite's worker loop
-
         with self._lock:
             if self._closing:
                 return
             self._closing = True
-            connection._running = False
-            self._queue.put_nowait((None, close))
+        _OPEN.discard(self)
+        _close_elsewhere(self._connection)
 
-    def _call(self, operation: str, work: Callable[[], T]) -> asyncio.Future[T]:
-        """Run ``work`` on the connection's worker thread (one round trip); await the result."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        with self._lock:
-            self._submit(future, work, operation)
-        return future
+    # The machinery.
 
-    def _write(
-        self, operation: str, work: Callable[[sqlite3.Connection], T], *, kind: _Kind
-    ) -> asyncio.Future[T]:
-        """Run ``work`` in the next group commit; the result arrives once it is committed.
+    def _read(self, operation: str, sql: str, params: Iterable[object]) -> Awaitable[Any]:
+        """Run one query: straight to aiosqlite, or queued behind the writes under way.
 
-        ``kind`` says how ``work`` changes the store: ``"statement"``, exactly one statement
-        (alone in a flush, it runs as its own autocommit transaction, like a plain
-        ``execute``); ``"atomic"``, at most one changing statement, so that SQLite's
-        statement rollback undoes a failure without a savepoint; ``"compound"``, several,
-        so it gets a savepoint of its own.
-
-        The first write to find no flush queued queues one (its own future is the flush's,
-        so a lone write costs one round trip, as a plain ``execute`` would); writes that
-        arrive before that flush starts join it.
-        """
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        with self._lock:
-            if self._closing:
-                raise self._closed()
-            if not self._flush_queued:
-                self._submit(future, self._flush, operation)
-                self._flush_queued = True
-            self._pending.append((future, work, kind, operation))
-        return future
-
-    def _submit(
-        self, future: asyncio.Future[Any], work: Callable[[], object], operation: str
-    ) -> None:
-        """Queue ``work`` on the worker thread, which resolves ``future``; hold the lock.
-
-        This is aiosqlite's own queue (``Connection._tx``, filled by its private
-        ``_execute``): queuing under our lock guarantees nothing lands behind ``close``.
-        The worker is handed no future of ours: it would call back into the future's event
-        loop, and a loop closed in the meantime would kill the worker thread (and hang every
-        later call). `_run_and_resolve` delivers the outcome itself, and skips closed loops.
+        Calls run in the order they are issued, and a read never sees the inside of a large
+        `set_many`'s transaction, which may yet roll back.
         """
         if self._closing:
             raise self._closed()
-        job = functools.partial(_run_and_resolve, future, work, operation, self._wrap)
-        self._queue.put_nowait((None, job))
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._guard(loop)
+        if self._flush_loop is not None:  # writes under way: run in the order issued
+            connection = self._connection
+            return self._write(operation, job=lambda: connection.execute_fetchall(sql, params))
+        return self._connection.execute_fetchall(sql, params)
 
-    def _flush(self) -> object:
-        """Commit every pending write in one transaction (worker thread); resolve them all.
+    async def _write(
+        self,
+        operation: str,
+        *,
+        rows: list[tuple[str, str, str, float | None]] | None = None,
+        job: Callable[[], Awaitable[Any]] | None = None,
+    ) -> Any:
+        """Queue a write, wait until it is committed, and return its result.
 
-        Returns (or raises) the outcome of the first write, whose future is this call's;
-        the others are resolved on their own event loops, one callback per loop.
+        The first write to find no flush under way leads one: it lets the rest of this
+        event-loop turn run, so that the writes issued in the same turn join its batch,
+        then sends the batch. Alone in it, the leader awaits aiosqlite itself, like a plain
+        ``execute``. With others, the batch is sent by `_drive`, which no cancellation can
+        stop, and each caller waits for its own outcome.
         """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._guard(loop)
+        write = _Write(loop.create_future(), operation, rows, job)
+        with self._lock:
+            if self._closing:
+                raise self._closed()
+            self._pending.append(write)
+            leading = self._flush_loop is None or self._flush_loop.is_closed()
+            if leading:
+                self._flush_loop = loop
+        if not leading:
+            return await write.future
+        try:
+            await _next_turn()
+        except BaseException:  # cancelled: the batch goes without its leader
+            _drive(self._flush())
+            raise
         with self._lock:
             batch, self._pending = self._pending, []
-            self._flush_queued = False
-        outcomes = _commit(self._db, [(work, kind) for _, work, kind, _ in batch])
-        waiting: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
-        for (future, _, _, operation), (failed, result) in zip(
-            batch[1:], outcomes[1:], strict=True
-        ):
-            outcome = (failed, self._wrap(operation, result) if failed else result)
-            waiting.setdefault(future.get_loop(), []).append((future, outcome))
-        for loop, resolved in waiting.items():
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                loop.call_soon_threadsafe(_resolve, resolved)
-        failed, result = outcomes[0]
-        if failed:
-            raise result  # `_run_and_resolve` wraps a driver error
-        return result
+        if len(batch) != 1 or batch[0] is not write:
+            if batch:  # (empty: a flush restarted by `close` took this write along)
+                _drive(self._flush(batch))
+            return await write.future
+        try:
+            return await self._run(write)
+        finally:
+            self._flushed()
+
+    def _flushed(self) -> None:
+        """After a leader's own write: send what came meanwhile, or go idle."""
+        with self._lock:
+            more = bool(self._pending)
+            idle: list[asyncio.Future[None]] = []
+            if not more:
+                self._flush_loop = None
+                idle, self._idle = self._idle, []
+        if more:  # the worker runs its queue in order: this goes after the leader's write
+            _drive(self._flush())
+        for waiter in idle:
+            _deliver(waiter, False, None)
+
+    async def _flush(self, batch: list[_Write] | None = None) -> None:
+        """Send the queued writes to the worker, batch after batch, until none is left."""
+        while True:
+            if batch is None:
+                with self._lock:
+                    batch, self._pending = self._pending, []
+                    if not batch:
+                        self._flush_loop = None
+                        idle, self._idle = self._idle, []
+                        break
+            await self._send(batch)
+            batch = None
+        for waiter in idle:
+            _deliver(waiter, False, None)
+
+    async def _send(self, batch: list[_Write]) -> None:
+        """Run ``batch`` in order: runs of small upserts as one statement, the rest alone."""
+        start = 0
+        while start < len(batch):
+            end, rows = start, 0
+            while end < len(batch):
+                upsert = batch[end].rows
+                if upsert is None or rows + len(upsert) > _ROWS_PER_STATEMENT:
+                    break
+                rows += len(upsert)
+                end += 1
+            if end - start < 2:
+                await self._send_alone(batch[start])
+                start += 1
+                continue
+            group = batch[start:end]
+            start = end
+            params = [value for write in group for row in write.rows or () for value in row]
+            try:
+                await self._connection.execute(_upsert_sql(rows), params)
+            except Exception:
+                # Nothing of the statement was applied: run each write alone, in order,
+                # so that only the one at fault tells its caller.
+                for write in group:
+                    await self._send_alone(write)
+                continue
+            for write in group:
+                _deliver(write.future, False, None)
+
+    async def _send_alone(self, write: _Write) -> None:
+        """Run one write and hand its outcome to its caller."""
+        try:
+            result = await self._run(write)
+        except BaseException as exc:  # delivered to the caller, never lost in the flush
+            _deliver(write.future, True, exc)
+        else:
+            _deliver(write.future, False, result)
+
+    async def _run(self, write: _Write) -> Any:
+        """Run one write; a driver error comes out as a `BackendError`."""
+        try:
+            if write.rows is not None:
+                return await self._upsert(write.rows)
+            assert write.job is not None
+            return await write.job()
+        except sqlite3.Error as exc:
+            raise self._wrap(write.operation, exc) from exc
+
+    async def _upsert(self, rows: list[tuple[str, str, str, float | None]]) -> None:
+        """Upsert ``rows`` atomically: one statement, or a transaction when there are many."""
+        connection = self._connection
+        if len(rows) <= _ROWS_PER_STATEMENT:
+            await connection.execute(_upsert_sql(len(rows)), [v for row in rows for v in row])
+            return
+        await connection.execute("BEGIN IMMEDIATE")
+        try:
+            await connection.executemany(_upsert_sql(1), rows)
+            await connection.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                await connection.execute("ROLLBACK")
+            raise
+
+    def _guard(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Keep ``loop`` from closing while the worker still owes it an answer.
+
+        aiosqlite's worker hands each answer to the event loop that asked; if that loop is
+        closed by then, the worker thread dies and every later call hangs. A task cancelled
+        while it waits (``asyncio.run`` cancels what is left, then closes the loop) leaves
+        just such an answer behind. So the first call from a loop parks an async generator
+        there: ``loop.shutdown_asyncgens()``, which ``asyncio.run`` and ``asyncio.Runner``
+        call before closing the loop, closes it, and it then waits until every call sent
+        from that loop has been answered (a ``SELECT 1`` behind them, and no flush left).
+        """
+        self._loop = loop
+        if loop in self._guards or loop in self._settled:
+            return
+        for closed in [known for known in self._guards if known.is_closed()]:
+            del self._guards[closed]  # closed without shutting down its async generators
+        guard = _loop_guard(weakref.ref(self), loop)
+        with contextlib.suppress(StopIteration):
+            guard.asend(None).send(None)  # runs to its first yield, registered with the loop
+        self._guards[loop] = guard
+
+    async def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait until the worker owes ``loop`` nothing (at that loop's shutdown)."""
+        self._guards.pop(loop, None)
+        self._settled.add(loop)  # no new guard: the loop no longer takes async generators
+        if self._loop is loop:
+            self._loop = None
+        while True:
+            try:
+                await self._connection.execute_fetchall(_BARRIER)
+            except (ValueError, sqlite3.Error):  # closed meanwhile: nothing more to answer
+                return
+            if self._flush_loop is not loop:
+                return
 
     def _closed(self) -> ServiceClosedError:
         return ServiceClosedError(f"the SQLite store {self.url} is closed; open a new one")
@@ -320,93 +496,134 @@ class SQLiteBackend:
         hint = ""
         if "locked" in str(exc) or "busy" in str(exc):
             hint = " (another process held the write lock longer than the busy timeout)"
+        elif "full" in str(exc):
+            hint = " (no space left for the store's files; free some and retry)"
         error = BackendError(f"{operation} failed on SQLite store {self.url}: {exc}{hint}")
         error.__cause__ = exc
         return error
 
 
-_Work = Callable[[sqlite3.Connection], object]
-_Kind = Literal["statement", "atomic", "compound"]
-"""How a write changes the store: see `SQLiteBackend._write`."""
-_Write = tuple["asyncio.Future[Any]", _Work, _Kind, str]
-"""A pending write: its caller's future, the work, its kind, and the operation's name."""
-_Outcome = tuple[bool, Any]
-"""(failed, result or exception) of one write."""
-_CHUNK = 500
-"""Keys per ``IN (...)`` list: far below SQLite's limit on bound parameters."""
+_OPEN: weakref.WeakSet[SQLiteBackend] = weakref.WeakSet()
+"""Backends not yet closed: closed when the main thread ends (see `_watch_exit`)."""
+_exit_watch = threading.Lock()
+_exit_watched = False
 
 
-def _commit(db: sqlite3.Connection, works: list[tuple[_Work, _Kind]]) -> list[_Outcome]:
-    """Run ``works`` in one transaction and return their outcomes; each fails alone.
+def _watch_exit() -> None:
+    """Start (once) the thread that closes forgotten stores when the main thread ends.
 
-    A write that fails is undone alone: by SQLite's statement rollback when it is atomic,
-    else by rolling back to its savepoint. If the transaction itself fails (BEGIN, COMMIT,
-    or an error that ends the transaction), every write in it fails. A lone one-statement
-    write needs no BEGIN and COMMIT: it is its own (autocommit) transaction.
+    aiosqlite's worker is not a daemon thread, and the interpreter joins such threads
+    before it runs ``atexit`` handlers or drops module globals: an open connection held in
+    a global keeps the process from exiting. ``threading.main_thread().join()`` returns
+    when the main thread has finished, before that join, so the connections still open
+    are closed then (each one's queued work first).
     """
-    if len(works) == 1 and works[0][1] == "statement":
-        try:
-            return [(False, works[0][0](db))]
-        except Exception as exc:
-            return [(True, exc)]
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        outcomes: list[_Outcome] = []
-        for work, kind in works:
-            if kind != "compound":
-                try:
-                    outcomes.append((False, work(db)))
-                except Exception as exc:
-                    if not db.in_transaction:  # SQLite ended the whole transaction
-                        raise
-                    outcomes.append((True, exc))
+    global _exit_watched
+    with _exit_watch:
+        if _exit_watched:
+            return
+        _exit_watched = True
+    threading.Thread(target=_close_at_exit, name="plugin-kv-exit", daemon=True).start()
+
+
+def _close_at_exit() -> None:
+    threading.main_thread().join()
+    for backend in list(_OPEN):
+        with backend._lock:
+            if backend._closing:
                 continue
-            db.execute("SAVEPOINT kv_write")
-            try:
-                outcomes.append((False, work(db)))
-            except Exception as exc:
-                if not db.in_transaction:
-                    raise
-                db.execute("ROLLBACK TO kv_write")
-                outcomes.append((True, exc))
-            db.execute("RELEASE kv_write")
-        db.execute("COMMIT")
-    except BaseException as exc:
-        if db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-        return [(True, exc)] * len(works)
-    return outcomes
+            backend._closing = True
+        _close_quietly(backend._connection)
 
 
-def _run_and_resolve(
-    future: asyncio.Future[Any],
-    work: Callable[[], object],
-    operation: str,
-    wrap: Callable[[str, BaseException], BaseException],
-) -> None:
-    """Run ``work`` (on the worker thread) and hand its outcome to ``future``'s loop.
+def _close_elsewhere(connection: aiosqlite.Connection) -> None:
+    """Close ``connection`` from a thread of its own (from a finalizer)."""
+    with contextlib.suppress(RuntimeError):  # no new threads at interpreter shutdown
+        threading.Thread(
+            target=_close_quietly, args=(connection,), name="plugin-kv-close", daemon=True
+        ).start()
 
-    A driver error is wrapped here (``wrap``), so the caller awaits the future itself.
-    """
-    outcome: _Outcome
+
+def _close_quietly(connection: aiosqlite.Connection) -> None:
+    with contextlib.suppress(Exception):
+        asyncio.run(_close(connection))
+
+
+async def _close(connection: aiosqlite.Connection) -> None:
+    await connection.close()
+
+
+async def _loop_guard(
+    backend: weakref.ref[SQLiteBackend], loop: asyncio.AbstractEventLoop
+) -> AsyncGenerator[None, None]:
+    """Park in ``loop`` until it shuts down; then settle the backend (see `_guard`)."""
     try:
-        outcome = (False, work())
-    except BaseException as exc:  # delivered to the caller, never lost in the worker
-        outcome = (True, wrap(operation, exc))
-    with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-        future.get_loop().call_soon_threadsafe(_resolve, [(future, outcome)])
+        yield
+    finally:
+        found = backend()
+        if found is not None:
+            await found._settle(loop)
 
 
-def _resolve(resolved: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
-    """Hand each write its outcome (on its event loop), skipping the cancelled ones."""
-    for future, (failed, result) in resolved:
-        if future.done():
-            continue
-        if failed:
-            future.set_exception(result)
+@types.coroutine
+def _next_turn() -> Generator[None, None, None]:
+    """Let the rest of this event-loop turn run (a bare yield, as ``asyncio.sleep(0)``)."""
+    yield
+
+
+def _drive(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` on the running loop without a task, step by step on its futures.
+
+    A flush must not be a task: ``asyncio.run`` cancels every task left when it ends, and
+    a cancelled flush would leave its callers waiting. Its outcome is delivered to each
+    caller by the flush itself.
+    """
+
+    def step(_: object = None) -> None:
+        try:
+            waiting = coroutine.send(None)
+        except StopIteration:
+            return
+        if waiting is None:  # a bare yield: go on in the next turn
+            asyncio.get_running_loop().call_soon(step)
         else:
-            future.set_result(result)
+            waiting.add_done_callback(step)
+
+    step()
+
+
+def _deliver(future: asyncio.Future[Any], failed: bool, result: Any) -> None:
+    """Resolve ``future`` on its own event loop (skipping a cancelled or closed one)."""
+    loop = future.get_loop()
+    try:
+        here = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        here = False
+    if here:
+        _resolve(future, failed, result)
+    else:
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+            loop.call_soon_threadsafe(_resolve, future, failed, result)
+
+
+def _resolve(future: asyncio.Future[Any], failed: bool, result: Any) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    if failed:
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+_UPSERTS: dict[int, str] = {}
+
+
+def _upsert_sql(rows: int) -> str:
+    """Return the upsert of ``rows`` rows (cached)."""
+    sql = _UPSERTS.get(rows)
+    if sql is None:
+        sql = _UPSERTS[rows] = _UPSERT.format(", ".join(["(?, ?, ?, ?)"] * rows))
+    return sql
 
 
 def _range_params(plugin: str, low: str, high: str | None) -> tuple[object, ...]:

@@ -25,10 +25,3 @@ async def test_clear_and_count_removes_one_namespace_and_counts_what_is_left(
 async def test_clear_and_count_refuses_a_bad_namespace(kv_service: KVService) -> None:
     with pytest.raises(InvalidPluginError, match="'bad name!'"):
         await kv_service.clear_and_count("bad name!")
-
-
-def test_calls_run_in_order_is_asked_of_the_backend(
-    kv_service: KVService, kv_store_url: str
-) -> None:
-    # One SQLite connection runs calls in order; a PostgreSQL pool may not.
-    assert kv_service.calls_run_in_order is (not kv_store_url.startswith("postgresql"))

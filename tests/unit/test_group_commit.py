@@ -1,9 +1,9 @@
-"""Group commit on SQLite: concurrent writes share one transaction, and still fail alone.
+"""Group commit on SQLite: writes issued together share one statement, and still fail alone.
 
 To make a batch certain (not a matter of thread timing), a test holds the connection's worker
-thread on a `threading.Event` while it issues its writes, then lets it go: every write is
-then pending when the flush runs. The statements the worker ran are read back through
-SQLite's trace callback.
+thread in a SQL function waiting on a `threading.Event` while it issues its writes, then lets
+it go: every write is then pending when the flush runs. The statements the worker ran are read
+back through SQLite's trace callback. Both go through aiosqlite's public API.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 
 from plugin_kv import BackendError, KVService, ServiceClosedError
@@ -26,18 +27,25 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.own_store]
 PLUGIN = "group-commit"
 
 
-def backend(kv: KVService) -> SQLiteBackend:
+def connection(kv: KVService) -> aiosqlite.Connection:
     inner = kv._backend
     assert isinstance(inner, SQLiteBackend)
-    return inner
+    return inner._connection
 
 
 async def trace(kv: KVService) -> list[str]:
     """Return a list that fills with every statement the worker thread runs from now on."""
     statements: list[str] = []
-    db = backend(kv)._db
-    await backend(kv)._call("trace", lambda: db.set_trace_callback(statements.append))
+    await connection(kv).set_trace_callback(statements.append)
     return statements
+
+
+async def hold_worker(db: aiosqlite.Connection, gate: threading.Event) -> asyncio.Future[Any]:
+    """Queue a call that keeps ``db``'s worker thread busy until ``gate`` is set."""
+    await db.create_function("kv_test_hold", 0, lambda: gate.wait(60))
+    hold = asyncio.ensure_future(db.execute_fetchall("SELECT kv_test_hold()"))
+    await asyncio.sleep(0)  # one scheduling step: the hold is now queued on the worker
+    return hold
 
 
 @asynccontextmanager
@@ -48,7 +56,7 @@ async def held(kv: KVService) -> AsyncIterator[list[asyncio.Future[Any]]]:
     with exceptions returned, once the worker is let go.
     """
     gate = threading.Event()
-    hold = asyncio.ensure_future(backend(kv)._call("hold", lambda: gate.wait(60)))
+    hold = await hold_worker(connection(kv), gate)
     started: list[asyncio.Future[Any]] = []
     try:
         yield started
@@ -60,12 +68,17 @@ async def held(kv: KVService) -> AsyncIterator[list[asyncio.Future[Any]]]:
     started[:] = await asyncio.gather(*started, return_exceptions=True)
 
 
+def inserts(statements: list[str]) -> list[str]:
+    return [statement for statement in statements if statement.startswith("INSERT INTO")]
+
+
+def rows_in(statement: str) -> int:
+    """Return how many rows an upsert traced with its values holds."""
+    return statement.count(f"('{PLUGIN}', ")
+
+
 def spawn(started: list[asyncio.Future[Any]], call: Awaitable[Any]) -> None:
     started.append(asyncio.ensure_future(call))
-
-
-def commits(statements: list[str]) -> int:
-    return sum(statement == "COMMIT" for statement in statements)
 
 
 @pytest.fixture
@@ -110,7 +123,7 @@ async def test_writes_from_200_tasks_all_land(path: Path) -> None:
         assert found == {f"k:{n:03}": {"n": n} for n in range(200)}
 
 
-async def test_concurrent_writes_share_one_transaction(path: Path) -> None:
+async def test_concurrent_writes_share_one_statement(path: Path) -> None:
     async with KVService.open(path) as kv:
         statements = await trace(kv)
         async with held(kv) as started:
@@ -119,9 +132,47 @@ async def test_concurrent_writes_share_one_transaction(path: Path) -> None:
             spawn(started, kv.delete(PLUGIN, "k:0"))
             spawn(started, kv.set_many(PLUGIN, {"a": 1, "b": 2}))
         assert started == [None] * 50 + [True, None]
-        assert commits(statements) == 1
-        assert statements.count("BEGIN IMMEDIATE") == 1
+        # The 50 sets as one statement (one autocommit transaction), then the delete, then
+        # the set_many: in the order issued, with no BEGIN or COMMIT around them.
+        written = inserts(statements)
+        assert len(written) == 2
+        assert rows_in(written[0]) == 50
+        assert not any(s.startswith(("BEGIN", "COMMIT", "SAVEPOINT")) for s in statements)
         assert await kv.count(PLUGIN) == 51
+
+
+async def test_writes_issued_in_one_turn_share_one_flush_without_a_hold(path: Path) -> None:
+    async with KVService.open(path) as kv:
+        statements = await trace(kv)
+        await asyncio.gather(*(kv.set(PLUGIN, f"k:{n}", n) for n in range(50)))
+        assert [rows_in(s) for s in inserts(statements)] == [50]
+
+
+async def test_sets_of_one_key_issued_together_keep_their_order(path: Path) -> None:
+    async with KVService.open(path) as kv:
+        statements = await trace(kv)
+        await asyncio.gather(*(kv.set(PLUGIN, "k", n) for n in range(20)))
+        assert len(inserts(statements)) == 1
+        assert await kv.get(PLUGIN, "k") == 19
+
+
+async def test_a_read_issued_after_writes_runs_after_them(path: Path) -> None:
+    async with KVService.open(path) as kv:
+        await kv.set_many(PLUGIN, {"a": 1, "b": 2})
+        _, left = await asyncio.gather(kv.clear(PLUGIN), kv.count(PLUGIN))
+        assert left == 0
+
+
+async def test_a_large_set_many_is_one_transaction(path: Path) -> None:
+    items = {f"k:{n:05}": n for n in range(5000)}
+    async with KVService.open(path) as kv:
+        statements = await trace(kv)
+        writing = asyncio.ensure_future(kv.set_many(PLUGIN, items))
+        counted = asyncio.ensure_future(kv.count(PLUGIN))  # never sees half of it
+        await writing
+        assert await counted == 5000
+        assert statements.count("BEGIN IMMEDIATE") == 1
+        assert statements.count("COMMIT") == 1
 
 
 async def test_a_lone_write_is_its_own_transaction(path: Path) -> None:
@@ -133,9 +184,9 @@ async def test_a_lone_write_is_its_own_transaction(path: Path) -> None:
         # execute would be, with no BEGIN, COMMIT or SAVEPOINT around it.
         assert len(statements) == 3
         assert all(statement.startswith("INSERT INTO kv_entries") for statement in statements)
-        await kv.delete(PLUGIN, "k")  # two statements at most: in a transaction of its own
-        assert commits(statements) == 1
-        assert not any(statement.startswith("SAVEPOINT") for statement in statements)
+        assert await kv.delete(PLUGIN, "k")
+        assert all(statement.startswith("DELETE") for statement in statements[3:])
+        assert not any(s.startswith(("BEGIN", "COMMIT", "SAVEPOINT")) for s in statements)
     async with KVService.open(path) as kv:
         assert await kv.get(PLUGIN, "k") is None
 
@@ -152,7 +203,9 @@ async def test_a_failing_write_fails_only_its_own_call(
             spawn(started, kv.set_many(PLUGIN, {"batch:1": 1, "batch:2": "poison"}))
             for n in range(5):
                 spawn(started, kv.set(PLUGIN, f"after:{n}", n))
-        assert commits(statements) == 1
+        # One shared statement failed; then each write ran alone, in the order issued.
+        # (SQLite traces a statement again for each firing of the file's trigger.)
+        assert len(dict.fromkeys(inserts(statements))) == 1 + 12
         outcomes = dict(zip(range(len(started)), started, strict=True))
         failed = {n: outcome for n, outcome in outcomes.items() if outcome is not None}
         assert sorted(failed) == [5, 6]
@@ -216,7 +269,8 @@ async def test_close_commits_the_writes_still_pending(
 
 async def test_backend_refuses_writes_once_closing(path: Path) -> None:
     kv = await KVService.open(path)
-    inner = backend(kv)
+    inner = kv._backend
+    assert isinstance(inner, SQLiteBackend)
     await kv.close()
     with pytest.raises(ServiceClosedError, match="is closed"):
         await inner.set_many(PLUGIN, [("k", "1", None)])
@@ -257,27 +311,80 @@ async def test_a_locked_store_fails_each_write_clearly(path: Path) -> None:
         assert await kv.count(PLUGIN) == 1
 
 
+@asynccontextmanager
+async def release_at_loop_shutdown(gate: threading.Event) -> AsyncIterator[None]:
+    """Set ``gate`` when this event loop shuts down (``loop.shutdown_asyncgens()``).
+
+    That is after ``asyncio.run`` has cancelled the tasks left, and just before it closes
+    the loop: the moment a worker answer still owed to the loop would be lost.
+    """
+
+    async def park() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            gate.set()
+
+    parked = park()
+    await parked.asend(None)
+    yield
+    # ``parked`` stays referenced by this frame, which the caller keeps suspended.
+
+
 async def test_a_write_abandoned_by_a_closed_event_loop_does_not_stop_the_worker(
-    path: Path,
+    path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    crashes: list[Any] = []
+    monkeypatch.setattr(threading, "excepthook", crashes.append)
     async with KVService.open(path) as kv:
         gate = threading.Event()
-        hold = asyncio.ensure_future(backend(kv)._call("hold", lambda: gate.wait(60)))
-        await asyncio.sleep(0)  # one scheduling step: the hold is now queued on the worker
+        hold = await hold_worker(connection(kv), gate)
+        kept: list[object] = []
 
         def abandon_a_write_in_another_loop() -> None:
             async def abandon() -> None:
+                releasing = release_at_loop_shutdown(gate)
+                await releasing.__aenter__()
+                kept.append(releasing)  # suspended until the loop shuts down
                 asyncio.get_running_loop().create_task(kv.set(PLUGIN, "orphan", 1))
                 await asyncio.sleep(0)  # the task queues its write, then this loop ends
 
             asyncio.run(abandon())  # cancels the waiting task and closes its loop
 
         await asyncio.to_thread(abandon_a_write_in_another_loop)
-        gate.set()
         await hold
         # The worker must outlive the closed loop: later calls still complete.
         await asyncio.wait_for(kv.set(PLUGIN, "after", 2), timeout=30)
         assert await asyncio.wait_for(kv.get(PLUGIN, "after"), timeout=30) == 2
+        assert await kv.get(PLUGIN, "orphan") == 1  # queued before its loop ended: committed
+    assert crashes == []
+
+
+async def test_a_read_abandoned_by_a_closed_event_loop_does_not_stop_the_worker(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashes: list[Any] = []
+    monkeypatch.setattr(threading, "excepthook", crashes.append)
+    async with KVService.open(path) as kv:
+        gate = threading.Event()
+        hold = await hold_worker(connection(kv), gate)
+        kept: list[object] = []
+
+        def abandon_a_read_in_another_loop() -> None:
+            async def abandon() -> None:
+                releasing = release_at_loop_shutdown(gate)
+                await releasing.__aenter__()
+                kept.append(releasing)
+                asyncio.get_running_loop().create_task(kv.count(PLUGIN))
+                await asyncio.sleep(0)  # the read is on the worker's queue, behind the hold
+
+            asyncio.run(abandon())
+
+        await asyncio.to_thread(abandon_a_read_in_another_loop)
+        await hold
+        await asyncio.wait_for(kv.set(PLUGIN, "after", 2), timeout=30)
+        assert await asyncio.wait_for(kv.get(PLUGIN, "after"), timeout=30) == 2
+    assert crashes == []
 
 
 async def test_an_unclosed_service_dropped_in_a_loop_that_then_closes_stops_its_worker_cleanly(
@@ -287,22 +394,26 @@ async def test_an_unclosed_service_dropped_in_a_loop_that_then_closes_stops_its_
     crashes: list[Any] = []
     monkeypatch.setattr(threading, "excepthook", crashes.append)
     gate = threading.Event()
+    kept: list[object] = []
 
-    def drop_an_open_service() -> threading.Thread:
-        async def drop() -> threading.Thread:
+    def drop_an_open_service() -> set[threading.Thread]:
+        async def drop() -> set[threading.Thread]:
+            releasing = release_at_loop_shutdown(gate)
+            await releasing.__aenter__()
+            kept.append(releasing)
+            before = set(threading.enumerate())
             kv = await KVService.open(path)
-            inner = backend(kv)
-            worker: threading.Thread = inner._connection._thread
-            inner._queue.put_nowait((None, lambda: gate.wait(60)))  # hold the worker
-            del inner
+            workers = set(threading.enumerate()) - before  # aiosqlite's worker thread
+            kept.append(await hold_worker(connection(kv), gate))
             with pytest.warns(ResourceWarning, match="was never closed"):
                 del kv  # the last reference: the finalizers run here
-            return worker
+            return workers
 
         return asyncio.run(drop())  # the loop the service was dropped in closes here
 
-    worker = await asyncio.to_thread(drop_an_open_service)
-    gate.set()
-    await asyncio.to_thread(worker.join, 30)
-    assert not worker.is_alive()
+    workers = await asyncio.to_thread(drop_an_open_service)
+    assert workers
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 30)
+        assert not worker.is_alive()
     assert crashes == []

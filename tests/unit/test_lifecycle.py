@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
 import warnings
 from contextlib import closing
 from pathlib import Path
@@ -162,3 +167,49 @@ async def test_service_works_from_several_event_loops_in_turn(kv_isolated_plugin
         thread.join()
     assert await kv.get(kv_isolated_plugin, "k") == 2
     await kv.close()
+
+
+_FORGOTTEN_IN_A_GLOBAL = """
+import asyncio, sys
+from plugin_kv import KVService
+
+async def open_store():
+    return await KVService.open(sys.argv[1])
+
+kv = asyncio.run(open_store())  # never closed: held by this module until the end
+asyncio.run(kv.set("p", "k", 1))
+print("main thread done", flush=True)
+"""
+
+
+async def test_a_process_ends_with_an_unclosed_service_in_a_module_global(
+    tmp_path: Path,
+) -> None:
+    """aiosqlite's worker is not a daemon thread: left open, it would keep the process alive."""
+    path = tmp_path / "kv.sqlite3"
+    script = tmp_path / "forgotten.py"
+    script.write_text(textwrap.dedent(_FORGOTTEN_IN_A_GLOBAL))
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(script), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "main thread done\n"
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT value FROM kv_entries").fetchall() == [("1",)]
+
+
+async def test_an_unclosed_service_stops_its_worker_thread(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    kv = await KVService.open(tmp_path / "kv.sqlite3")
+    await kv.set("p", "k", 1)
+    workers = {t for t in set(threading.enumerate()) - before if not t.daemon}
+    assert workers  # aiosqlite's
+    with pytest.warns(ResourceWarning, match="was never closed"):
+        del kv  # the last reference: the finalizer runs here
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 60)
+        assert not worker.is_alive()

@@ -142,19 +142,12 @@ def _finish(run: Run, item: pytest.Item, state: TestState, *, remove: bool = Tru
     __tracebackhide__ = True
     leaks = run.leaks != "off" and leaks_to_check(state)
     remove = remove and bool(state.pending)
-    earlier = run.confirm_clears(wait=False)  # clears issued after earlier tests
     keep = remove and _keeping(run, item, state)
-    store = state.store
-    if remove and not keep and store is not None and store.is_service:
-        service: KVService = store.target  # type: ignore[assignment]
-        if run.start_clears(item.nodeid, service, state.pending):
-            state.pending = []
-            remove = False
     problems: list[str] = []
     found: dict[str, list[str]] = {}
     if remove or leaks:
         problems, found = run.call(settle(state, keep, leaks, remove))
-    fail_on(earlier + problems)
+    fail_on(problems)
     if found and state.watched is not None:
         report_leaks(item, state.watched.name, found, run.leaks)
 

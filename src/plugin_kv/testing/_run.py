@@ -36,10 +36,6 @@ class Run:
     """What is off for each kind of custom store, said once."""
     unsent: dict[str, list[str]] = field(default_factory=dict)
     service_stores: dict[int, Store] = field(default_factory=dict)
-    clearing: list[tuple[str, str, str, asyncio.Task[tuple[int, int]]]] = field(
-        default_factory=list
-    )
-    """Clears issued and not confirmed yet: (test id, namespace, store, task)."""
     loop: asyncio.AbstractEventLoop | None = None
     keeper: _leases.LeaseKeeper = field(init=False)
 
@@ -64,55 +60,6 @@ class Run:
         if self.loop is None:
             self.loop = asyncio.new_event_loop()
         return self.loop
-
-    def start_clears(self, test_id: str, service: KVService, namespaces: list[str]) -> bool:
-        """Issue the clears of ``namespaces`` and return without waiting for them.
-
-        Only where that is safe: on a service whose calls run in the order they are issued
-        (`KVService.calls_run_in_order`), every later call, the next test's included, runs
-        after them. `confirm_clears` collects their outcomes. Returns False, having issued
-        nothing, where this cannot be done (then clear and wait).
-        """
-        if service.closed or not service.calls_run_in_order:
-            return False
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            return False
-        loop = self._own_loop()
-        for namespace in namespaces:
-            task = loop.create_task(service.clear_and_count(namespace))
-            self.clearing.append((test_id, namespace, service.url, task))
-        loop.run_until_complete(asyncio.sleep(0))  # each task issues its clear, then waits
-        return True
-
-    def confirm_clears(self, *, wait: bool) -> list[str]:
-        """Return the problems of the issued clears that are done; with ``wait``, of all."""
-        if not self.clearing:
-            return []
-        loop = self._own_loop()
-        if wait:
-            loop.run_until_complete(asyncio.wait([task for *_, task in self.clearing]))
-        problems: list[str] = []
-        still = []
-        for test_id, namespace, url, task in self.clearing:
-            if not task.done():
-                still.append((test_id, namespace, url, task))
-            elif task.exception() is not None:
-                exc = task.exception()
-                problems.append(
-                    f"could not remove namespace {namespace!r} of {test_id} from {url}:"
-                    f" {type(exc).__name__}: {exc} (a later run sweeps it)"
-                )
-            elif left := task.result()[1]:
-                problems.append(
-                    f"namespace {namespace!r} of {test_id} in {url} still holds {left} keys"
-                    " after clearing it: something wrote to it after the test ended"
-                )
-        self.clearing = still
-        return problems
 
     def service(self, url: str) -> KVService:
         """Return this process's service for ``url``, opening it (and sweeping) on first use."""
@@ -179,7 +126,6 @@ class Run:
     def close(self) -> list[str]:
         """Give up the lease and close every store this process opened; return failures."""
         errors = self.keeper.stop()  # first, so that it renews no lease given up below
-        errors += [redact(problem) for problem in self.confirm_clears(wait=True)]
         for service in self.services.values():
             if service.closed:
                 continue
