@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +27,12 @@ def measure_cleanup(rounds: int, sizes: tuple[int, ...] = SIZES) -> list[dict[st
         asyncio.run(_fill(path, "neighbour.a", 5_000))
         asyncio.run(_fill(path, "neighbour.z", 5_000))
         for size in sizes:
-            samples = interleave(
-                f"remove {size:,} keys",
-                rounds,
-                {
-                    "clear()": lambda n=size: asyncio.run(_clear(path, n)),
-                    "list, then delete one by one": lambda n=size: asyncio.run(
-                        _one_by_one(path, n)
-                    ),
-                    "one bare DELETE (sqlite3)": lambda n=size: _bare_delete(path, n),
-                },
-            )
+            measures: dict[str, Callable[[], float]] = {
+                "clear()": functools.partial(_run, _clear, path, size),
+                "list, then delete one by one": functools.partial(_run, _one_by_one, path, size),
+                "one bare DELETE (sqlite3)": functools.partial(_bare_delete, path, size),
+            }
+            samples = interleave(f"remove {size:,} keys", rounds, measures)
             clear = samples["clear()"]
             rows.append(
                 {
@@ -85,6 +82,10 @@ async def _one_by_one(path: Path, size: int) -> float:
         elapsed = time.perf_counter() - started
     assert removed == size, removed
     return elapsed
+
+
+def _run(job: Callable[[Path, int], Coroutine[Any, Any, float]], path: Path, size: int) -> float:
+    return asyncio.run(job(path, size))
 
 
 def _bare_delete(path: Path, size: int) -> float:

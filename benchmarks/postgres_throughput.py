@@ -132,7 +132,8 @@ async def _turns(operation: str, count: int) -> dict[str, float]:
             async def service_call(n: int) -> object:
                 key = f"key:{n % KEYS:05d}"
                 if operation == "set":
-                    return await kv.set(plugin, key, {"n": n, "round": 2})
+                    await kv.set(plugin, key, {"n": n, "round": 2})
+                    return None
                 if operation == "get":
                     return await kv.get(plugin, key)
                 if operation == "count":
