@@ -26,6 +26,7 @@ from .calls import measure_calls
 from .cleanup import SIZES, measure_cleanup
 from .concurrency import measure_concurrency
 from .isolation import measure_isolation, rollback_holds_service_writes
+from .own_store import OwnStore, measure_own_store
 from .postgres_throughput import measure_postgres, unreachable
 from .prefix import measure_prefix
 
@@ -67,6 +68,8 @@ def main() -> None:
     say(f"per-test cost of isolation strategies ({args.tests} tests a run):")
     isolation = measure_isolation(args.rounds, args.tests)
     sections.append(Isolation.of(isolation, rollback_holds_service_writes(), args.tests))
+    say("your own store (the own-store page's example):")
+    sections.append(OwnStore(measure_own_store(args.rounds, max(args.tests // 2, 20))))
     reason = unreachable()
     if reason is None:
         say("PostgreSQL:")

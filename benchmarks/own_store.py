@@ -20,6 +20,7 @@ alone, inside the "own calls" fixture. Run it with ``python -m benchmarks.own_st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ._report import Figure, Goal
 from ._stats import Sample, one_cpu, progress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,6 +216,40 @@ def measure_own_store(
         results[name] = sample.median
         results[f"{name}_spread"] = sample.spread
     return results
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnStore:
+    """The own-store page's figures, as a section of the report (no goal: a comparison)."""
+
+    figures: dict[str, float]
+    name: str = "own_store"
+
+    def goals(self) -> list[Goal]:
+        return []
+
+    def _ratio(self, name: str) -> Figure:
+        return Figure(self.figures[name], self.figures[f"{name}_spread"], ())
+
+    def markdown(self) -> list[str]:
+        f = self.figures
+        return [
+            "**Your own store** (the store of [Isolate tests of your own store]"
+            "(../how-to/own-store.md), its file on disk with SQLite's defaults):"
+            f" overhead per test over a test that removes nothing, {int(f['tests_per_kind'])}"
+            " tests of each kind a run, taking turns:",
+            "",
+            "| cleanup | overhead per test µs | over the store's own calls |",
+            "|---|---:|---:|",
+            f"| the store's own `clear` + `list_keys`, called by hand"
+            f" | {f['own_calls_overhead_us']:.0f} | 1.00× |",
+            f"| plugin-kv fixtures with a `kv_store` override | {f['fixtures_overhead_us']:.0f}"
+            f" | {self._ratio('fixtures_over_own_calls')} |",
+            f"| the page's `conftest.py` recipe | {f['recipe_overhead_us']:.0f}"
+            f" | {self._ratio('recipe_over_own_calls')} |",
+            "",
+            f"The two calls alone take {f['clear_and_list_keys_us']:.0f} µs.",
+        ]
 
 
 def main() -> None:
