@@ -39,8 +39,7 @@ def test_a_failed_tests_report_shows_its_keys_and_values_cut_to_size(
     result.stdout.fnmatch_lines(
         [
             "*- plugin-kv data -*",
-            "namespaces in sqlite:///*/plugin-kv.sqlite3, removed after the test"
-            " (rerun with --kv-keep-failed to keep them):",
+            "namespaces in sqlite:///*/plugin-kv.sqlite3, removed after the test:",
             "kvt.*.1.test_many: 26 keys",
             "  'blob': 'yyyy*y... [[]cut: 1,002 characters[]]",
             "  'user:00': {'n': 0}",

@@ -134,7 +134,7 @@ def test_a_store_bound_to_the_tests_loop_is_cleaned_in_that_loop_before_its_tear
         [
             "*AssertionError: fails on purpose",
             "*- plugin-kv data -*",
-            "namespaces in <conftest.BotNamespaces object at *>, removed after the test*",
+            "namespaces in conftest.BotNamespaces, removed after the test:",
             "kvt.*.test_fails: 1 key",
             "  'evidence'",
             "plugin-kv: kv_store BotNamespaces: leak check off: it has no observe_writes*",
@@ -218,7 +218,7 @@ def test_a_plain_sync_store_is_cleaned_checked_and_watched_for_leaks(
     result.assert_outcomes(passed=2, failed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*test_table.py::test_leaks left data in <conftest.Table object at *> outside*",
+            "*test_table.py::test_leaks left data in conftest.Table outside*",
             "  namespace 'shared': 1 key: 'user:9'",
             "kvt.*.test_fails: 1 key",
             "  'user:1': 'xxxxx*x... [[]cut: 502 characters[]]",
@@ -252,7 +252,7 @@ def test_a_store_without_clear_is_a_usage_error_showing_what_to_add(
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*UsageError: plugin-kv: the kv_store fixture returned <conftest.NoClear object at *>,"
+            "*UsageError: plugin-kv: the kv_store fixture returned conftest.NoClear,"
             " which has no clear(namespace) method*",
             "*async def clear(self, plugin: str) -> object:*",
             "*def kv_store(db):*",

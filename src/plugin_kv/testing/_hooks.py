@@ -137,14 +137,12 @@ def _snapshot_section(run: Run, state: TestState) -> str:
         snapshots = loop.run_until_complete(take_all())  # where the store works
     else:
         snapshots = run.call(take_all())
-    fate = (
-        "kept for inspection"
-        if run.keep_failed
-        else "removed after the test (rerun with --kv-keep-failed to keep them)"
-    )
+    fate = "kept for inspection" if run.keep_failed else "removed after the test"
     lines = [f"namespaces in {store.name}, {fate}:"]
     for snapshot in snapshots:
         lines += snapshot.lines()
+    if not run.keep_failed:
+        lines.append("(rerun with --kv-keep-failed to keep them)")
     return redact("\n".join(lines))
 
 

@@ -64,7 +64,7 @@ class Store:
         clear = getattr(store, "clear", None)
         if not callable(clear):
             raise pytest.UsageError(
-                f"plugin-kv: the kv_store fixture returned {_short_repr(store)}, which has no"
+                f"plugin-kv: the kv_store fixture returned {_describe(store)}, which has no"
                 " clear(namespace) method: the fixtures need it to remove each test's"
                 " namespace. Return an object that has one, for example:\n\n" + CLEAR_EXAMPLE
             )
@@ -83,10 +83,10 @@ class Store:
 
     @property
     def name(self) -> str:
-        """Name the store in messages: its URL (password masked) or its type."""
+        """Name the store in messages: its URL (password masked), its repr, or its type."""
         if self.is_service:
             return str(self.target.url)  # type: ignore[attr-defined]
-        return redact(_short_repr(self.target))
+        return _describe(self.target)
 
     @property
     def can_list(self) -> bool:
@@ -161,6 +161,14 @@ class CheckFailed(Exception):
 def _method(store: object, name: str) -> Callable[..., Any] | None:
     method = getattr(store, name, None)
     return method if callable(method) else None
+
+
+def _describe(store: object) -> str:
+    """Name a store of the project's own: its repr, or its type where that is the default."""
+    kind = type(store)
+    if kind.__repr__ is object.__repr__:  # "<x.Y object at 0x...>" changes every run
+        return f"{kind.__module__}.{kind.__qualname__}"
+    return redact(_short_repr(store))
 
 
 def _short_repr(value: object, limit: int = 120) -> str:
