@@ -78,3 +78,19 @@ def one_cpu() -> Iterator[str]:
         yield "all threads on one CPU"
     finally:
         os.sched_setaffinity(0, allowed)
+
+
+TAKE_TURNS = """
+def pytest_collection_modifyitems(items):
+    # The kinds of test take turns, test by test, so that each sees the same machine.
+    queues = {}
+    for item in items:
+        queues.setdefault(item.originalname, []).append(item)
+    items[:] = [item for turn in zip(*queues.values()) for item in turn]
+
+
+def pytest_runtest_logreport(report):
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+"""
+"""conftest.py hooks of a benchmark run: tests of each kind take turns, and each test's
+setup, call and teardown durations add up in ``_durations``."""

@@ -12,9 +12,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ._stats import Sample, progress
+from ._stats import TAKE_TURNS, Sample, progress
 
-RECORDER = """
+RECORDER = (
+    """
 import asyncio, json, os
 import aiosqlite
 import pytest
@@ -24,18 +25,9 @@ from plugin_kv import KVService
 _durations = {}
 
 
-def pytest_collection_modifyitems(items):
-    # The strategies take turns, test by test, so that each sees the same machine.
-    queues = {}
-    for item in items:
-        queues.setdefault(item.originalname, []).append(item)
-    items[:] = [item for turn in zip(*queues.values()) for item in turn]
-
-
-def pytest_runtest_logreport(report):
-    _durations.setdefault(report.nodeid, 0.0)
-    _durations[report.nodeid] += report.duration
-
+"""
+    + TAKE_TURNS
+    + """
 
 def pytest_sessionfinish(session):
     with open(os.environ["BENCH_DURATIONS"], "w") as out:
@@ -109,6 +101,7 @@ async def rolled_back(_shared_connection):
     yield RawKV(_shared_connection)
     await _shared_connection.execute("ROLLBACK")
 """
+)
 
 BODY = """
     await kv.set(namespace, "user:1", {{"name": "Ada", "n": n}})

@@ -31,12 +31,13 @@ import tempfile
 from pathlib import Path
 
 from ._report import Figure, Goal
-from ._stats import Sample, one_cpu, progress
+from ._stats import TAKE_TURNS, Sample, one_cpu, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "how-to" / "own-store.md"
 
-RECORDER = """
+RECORDER = (
+    """
 
 # -- added by benchmarks/own_store.py -------------------------------------------------------
 import json as _json
@@ -47,17 +48,9 @@ _durations = {}
 _calls = []
 
 
-def pytest_collection_modifyitems(items):
-    # The kinds take turns, test by test, so that each sees the same machine.
-    queues = {}
-    for item in items:
-        queues.setdefault(item.originalname, []).append(item)
-    items[:] = [item for turn in zip(*queues.values()) for item in turn]
-
-
-def pytest_runtest_logreport(report):
-    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
-
+"""
+    + TAKE_TURNS
+    + """
 
 def pytest_sessionfinish(session):
     with open(_os.environ["BENCH_DURATIONS"], "w") as out:
@@ -75,6 +68,7 @@ async def own_calls(db, request):
     _calls.append(_time.perf_counter() - started)
     assert left == []
 """
+)
 
 TEST = """import pytest
 
