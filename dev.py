@@ -58,7 +58,7 @@ wrong = [f"{n} is {have[n]}, not {' or '.join(sorted(v))}"
          for n, v in pins.items() if have[n] not in v]
 sys.exit(f"dev.py: {sys.argv[2]} is not at its pins: " + "; ".join(wrong) if wrong else 0)
 """
-"""Show the versions a floor environment has of each pinned package; fail unless they are the pins."""
+"""Show the versions a floor environment (argv[2]) has of each pin; fail unless they match."""
 FLOORED = ("dependencies", "postgres", "test")
 """The pyproject.toml lists whose floors constraints/lowest.txt must pin, one for one."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import (
+    ASYNCIO,
     FIXED_SUITE,
     LEAK_WARNING,
     LEAKY_SUITE,
@@ -177,6 +178,59 @@ def test_own_stores_async_in_the_test_loop_and_sync(pytester: pytest.Pytester) -
             "kvt.*test_writes_and_fails: 1 key",
             "  'user:1'",
             "plugin-kv: kv_store SyncNamespaces: cleanup not checked*no list_keys(namespace)",
+        ]
+    )
+
+
+SESSION_LOOP_STORE = """
+import asyncio
+
+import aiosqlite
+import pytest
+import pytest_asyncio
+
+
+class Namespaces:
+    def __init__(self, db):
+        self.db = db
+        self.loop = asyncio.get_running_loop()
+
+    async def clear(self, plugin):
+        assert asyncio.get_running_loop() is self.loop, "used outside the loop it belongs to"
+        await self.db.execute("DELETE FROM kv WHERE ns = ?", (plugin,))
+        await self.db.commit()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def kv_store():
+    async with aiosqlite.connect("own-session.db") as db:
+        await db.execute("CREATE TABLE IF NOT EXISTS kv (ns TEXT, key TEXT)")
+        yield Namespaces(db)
+
+
+@pytest.mark.asyncio(scope="session")
+async def test_in_the_session_loop(kv_store, kv_isolated_plugin):
+    await kv_store.db.execute("INSERT INTO kv VALUES (?, 'k')", (kv_isolated_plugin,))
+"""
+
+
+@pytest.mark.skipif(
+    ASYNCIO >= (0, 24), reason="pytest-asyncio 0.24+ has loop_scope: tests/plugin/test_own_store"
+)
+def test_store_bound_to_a_session_loop_says_it_needs_0_24(pytester: pytest.Pytester) -> None:
+    # pytest-asyncio 0.23 runs a function-scoped fixture, so the cleanup, in the function's
+    # loop only: the store's check fails, and the error says why and what to upgrade.
+    configure(pytester)
+    pytester.makepyfile(test_session_loop=SESSION_LOOP_STORE)
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "plugin-kv cleanup failed:",
+            "could not remove namespace 'kvt.*test_in_the_session_loop' from *: AssertionError:"
+            " used outside the loop it belongs to",
+            "(this test runs in pytest-asyncio's session-scoped event loop, but before 0.24*"
+            "needs pytest-asyncio 0.24 or newer)",
         ]
     )
 
