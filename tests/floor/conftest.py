@@ -20,6 +20,9 @@ __all__ = ["POSTGRES_URL", "postgres_unavailable"]
 ASYNCIO = tuple(int(part) for part in importlib.metadata.version("pytest-asyncio").split(".")[:2])
 """The installed pytest-asyncio's (major, minor)."""
 
+OWN_DEPRECATIONS = "ignore::DeprecationWarning:pytest_asyncio"
+"""pytest-asyncio 0.23 on Python 3.14 calls asyncio functions deprecated there: not ours."""
+
 LEAK_WARNING = "ignore:.*outside the namespaces it was given:UserWarning"
 """The leaky suite writes outside its namespaces on purpose: its failure is the point."""
 
@@ -86,6 +89,8 @@ def configure(pytester: pytest.Pytester, *, mode: str = "strict", filters: str =
     if ASYNCIO >= (0, 26):
         lines.append("asyncio_default_test_loop_scope = function")
     lines += ["filterwarnings =", "    error"] + [f"    {f}" for f in filters.split("\n") if f]
+    if ASYNCIO < (0, 24):
+        lines.append(f"    {OWN_DEPRECATIONS}")
     pytester.makeini("\n".join(lines) + "\n")
 
 
