@@ -8,4 +8,4 @@ test docs bench browser:
 	$(PYTHON) dev.py $@
 
 clean:
-	rm -rf .venv site site-screenshots .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-lowest .venv-plugin-floor site site-screenshots .pytest_cache .mypy_cache .ruff_cache

@@ -4,13 +4,16 @@ Commands:
     test     every check: ruff, mypy, actionlint and check-jsonschema over the workflows,
              pytest tests, pytest docs, mkdocs build --strict; then the unit, contract,
              plugin and reliability tests again in ``.venv-lowest``, with every direct
-             dependency at its declared floor (``constraints/lowest.txt``)
+             dependency at its declared floor (``constraints/lowest.txt``); then
+             ``tests/floor`` in ``.venv-plugin-floor``, the plugin's own floor
+             (``constraints/plugin-floor.txt``: pytest 8.0, pytest-asyncio 0.23)
     docs     serve the guide at http://127.0.0.1:8000
     bench    run the benchmarks (python -m benchmarks)
     browser  only the headless-Chromium check of the built site
 
 Each command first creates ``.venv`` and installs the project with every dependency group,
-again whenever ``pyproject.toml`` changes (``.venv-lowest``: or the constraints).
+again whenever ``pyproject.toml`` changes (``.venv-lowest`` and ``.venv-plugin-floor``: or
+their constraints).
 ``PYTEST_ARGS`` adds arguments to the pytest runs.
 """
 
@@ -29,15 +32,19 @@ from plugin_kv_dev import DEFAULT_POSTGRES_URL, POSTGRES_VAR  # stdlib only
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-STAMP = VENV / ".installed"
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 LOWEST = ROOT / ".venv-lowest"
 LOWEST_BIN = LOWEST / ("Scripts" if os.name == "nt" else "bin")
 LOWEST_PYTHON = LOWEST_BIN / ("python.exe" if os.name == "nt" else "python")
-LOWEST_STAMP = LOWEST / ".installed"
 CONSTRAINTS = ROOT / "constraints" / "lowest.txt"
 LOWEST_SUITES = ("tests/unit", "tests/plugin", "tests/reliability")
 """What runs at the floors too (the docs and the browser check need only the newest)."""
+PLUGIN_FLOOR = ROOT / ".venv-plugin-floor"
+PLUGIN_FLOOR_BIN = PLUGIN_FLOOR / ("Scripts" if os.name == "nt" else "bin")
+PLUGIN_FLOOR_PYTHON = PLUGIN_FLOOR_BIN / ("python.exe" if os.name == "nt" else "python")
+PLUGIN_FLOOR_CONSTRAINTS = ROOT / "constraints" / "plugin-floor.txt"
+"""The plugin's floor (pytest 8.0, pytest-asyncio 0.23), below the suite's: tests/floor runs
+there, with a config of its own (tests/floor/pytest.ini), as the suite's needs newer ones."""
 SHOW_PINS = """
 import importlib.metadata as m, re, sys
 pins = {}
@@ -46,12 +53,12 @@ for line in open(sys.argv[1], encoding="utf-8"):
     if found:
         pins.setdefault(found[1], set()).add(found[2])
 have = {name: m.version(name) for name in pins}
-print("dev.py: lowest environment:", ", ".join(f"{n} {v}" for n, v in have.items()))
+print(f"dev.py: {sys.argv[2]}:", ", ".join(f"{n} {v}" for n, v in have.items()))
 wrong = [f"{n} is {have[n]}, not {' or '.join(sorted(v))}"
          for n, v in pins.items() if have[n] not in v]
-sys.exit("dev.py: .venv-lowest is not at its floors: " + "; ".join(wrong) if wrong else 0)
+sys.exit(f"dev.py: {sys.argv[2]} is not at its pins: " + "; ".join(wrong) if wrong else 0)
 """
-"""Show the versions .venv-lowest has of each pinned package; fail unless they are the pins."""
+"""Show the versions a floor environment (argv[2]) has of each pin; fail unless they match."""
 FLOORED = ("dependencies", "postgres", "test")
 """The pyproject.toml lists whose floors constraints/lowest.txt must pin, one for one."""
 
@@ -77,14 +84,22 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def set_up(lowest: bool = False) -> None:
+def set_up(lowest: bool = False, plugin_floor: bool = False) -> None:
     """Create .venv and install the project, unless it is up to date with pyproject.toml.
 
     With ``lowest``, the same for .venv-lowest: the project and its test group, each direct
     dependency held at its floor by constraints/lowest.txt (pip has no lowest resolution).
+    With ``plugin_floor``, for .venv-plugin-floor: the project and exactly the packages
+    constraints/plugin-floor.txt pins (the test group's floors are above the plugin's).
     """
-    env, python, stamp = (LOWEST, LOWEST_PYTHON, LOWEST_STAMP) if lowest else (VENV, PYTHON, STAMP)
-    sources = [ROOT / "pyproject.toml"] + ([CONSTRAINTS] if lowest else [])
+    if plugin_floor:
+        env, python, constraints = PLUGIN_FLOOR, PLUGIN_FLOOR_PYTHON, PLUGIN_FLOOR_CONSTRAINTS
+    elif lowest:
+        env, python, constraints = LOWEST, LOWEST_PYTHON, CONSTRAINTS
+    else:
+        env, python, constraints = VENV, PYTHON, None
+    stamp = env / ".installed"
+    sources = [ROOT / "pyproject.toml"] + ([constraints] if constraints else [])
     if lowest:
         check_floors()
     if stamp.exists() and all(stamp.stat().st_mtime >= f.stat().st_mtime for f in sources):
@@ -99,7 +114,10 @@ def set_up(lowest: bool = False) -> None:
             " on Debian or Ubuntu, install the python3-venv package."
         ) from exc
     run(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")
-    if lowest:
+    if plugin_floor:
+        run(python, "-m", "pip", "install", "--quiet", "-e", ".[postgres]",
+            "-r", PLUGIN_FLOOR_CONSTRAINTS)  # fmt: skip
+    elif lowest:
         run(python, "-m", "pip", "install", "--quiet", "-c", CONSTRAINTS, "-e", ".[postgres]",
             "--group", "test")  # fmt: skip
     else:
@@ -170,8 +188,19 @@ def test() -> None:
     run(BIN / "mkdocs", "build", "--strict", "--quiet")
     set_up(lowest=True)
     suites = [suite for suite in LOWEST_SUITES if (ROOT / suite).is_dir()]
-    run(LOWEST_PYTHON, "-c", SHOW_PINS, CONSTRAINTS, shown="check .venv-lowest against its pins")
+    run(LOWEST_PYTHON, "-c", SHOW_PINS, CONSTRAINTS, LOWEST.name,
+        shown="check .venv-lowest against its pins")  # fmt: skip
     run(LOWEST_BIN / "pytest", *suites, "-n", "2", *extra)
+    test_plugin_floor(extra)
+
+
+def test_plugin_floor(extra: list[str]) -> None:
+    """Run tests/floor where the plugin's floor is: pytest 8.0, pytest-asyncio 0.23."""
+    set_up(plugin_floor=True)
+    run(PLUGIN_FLOOR_PYTHON, "-c", SHOW_PINS, PLUGIN_FLOOR_CONSTRAINTS, PLUGIN_FLOOR.name,
+        shown="check .venv-plugin-floor against its pins")  # fmt: skip
+    run(PLUGIN_FLOOR_BIN / "pytest", "-c", "tests/floor/pytest.ini", "--rootdir", "tests/floor",
+        "tests/floor", *extra)  # fmt: skip
 
 
 def docs() -> None:

@@ -157,6 +157,14 @@ async def _finish_in_loop(run: Run, item: pytest.Item, state: TestState) -> None
     __tracebackhide__ = True
     leaks = run.leaks != "off" and leaks_to_check(state)
     problems, found = await settle(state, _keeping(run, item, state), leaks, True)
+    scope = _fallen_back_from(item)
+    if problems and scope:
+        problems.append(
+            f"(this test runs in pytest-asyncio's {scope}-scoped event loop, but before 0.24"
+            " pytest-asyncio has no loop_scope: plugin-kv cleans up a kv_store with coroutine"
+            " methods in the test function's own loop; a store bound to the test's loop needs"
+            " pytest-asyncio 0.24 or newer)"
+        )
     fail_on(problems)
     if found and state.watched is not None:
         report_leaks(item, state.watched.name, found, run.leaks)
@@ -182,6 +190,15 @@ def _test_loop_scope(item: pytest.Item, loops: dict[str, str]) -> str:
     except ValueError:  # pytest-asyncio before 0.26 runs tests in the function's loop
         default = "function"
     return str(default) if default in loops else "function"
+
+
+def _fallen_back_from(item: pytest.Item) -> str | None:
+    """Return the test's loop scope when its cleanup cannot run in that loop (0.23), else None."""
+    loops = item.config.stash.get(_LOOPS, None)
+    if not loops:
+        return None
+    scope = _test_loop_scope(item, loops)
+    return scope if scope != "function" and loops[scope] == loops["function"] else None
 
 
 def _loop_fixture(scope: str, name: str) -> Callable[..., Any]:
