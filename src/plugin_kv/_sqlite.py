@@ -79,9 +79,12 @@ _CLEAR_EXPIRED = {
     bounded: f"DELETE FROM kv_entries WHERE {where} AND expires_at <= ?"
     for bounded, where in _RANGE.items()
 }
+_CLEAR_PLUGIN_RETURNING = "DELETE FROM kv_entries WHERE plugin = ? RETURNING expires_at"
 _SIZES = f"SELECT plugin, count(*) FROM kv_entries WHERE {_LIVE} GROUP BY plugin ORDER BY plugin"
 _PURGE = "DELETE FROM kv_entries WHERE expires_at <= ?"
 _BARRIER = "SELECT 1"
+_SETTLE_SECONDS = 30.0
+"""How long a closing event loop waits for a dropped service's connection to close."""
 
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 """``DELETE ... RETURNING`` (SQLite 3.35): `delete` in one statement; else two."""
@@ -131,6 +134,8 @@ class SQLiteBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
         self._settled: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        self._gone = threading.Event()
+        """Set once the connection is closed, however that came about."""
         _OPEN.add(self)
         _watch_exit()
 
@@ -237,15 +242,24 @@ class SQLiteBackend:
     def clear_and_count(self, plugin: str, now: float) -> Awaitable[tuple[int, int]]:
         """Delete every key of ``plugin``, then count its live keys, as one job.
 
-        Returns (live keys removed, live keys left): keys left were written meanwhile.
+        Returns (live keys removed, live keys left): keys left were written meanwhile. Both
+        statements are queued on the connection's worker at once, which runs them in order:
+        one wake-up of the worker, not two.
         """
-        where = _range_params(plugin, "", None)
         connection = self._connection
+        where = _range_params(plugin, "", None)
 
         async def remove() -> tuple[int, int]:
-            removed = (await connection.execute(_CLEAR_LIVE[False], (*where, now))).rowcount
-            await connection.execute(_CLEAR_EXPIRED[False], (*where, now))
-            left = await connection.execute_fetchall(_COUNT[False], (*where, now))
+            if not _HAS_RETURNING:  # SQLite before 3.35: count what goes, then remove all
+                gone_live = (await connection.execute(_CLEAR_LIVE[False], (*where, now))).rowcount
+                await connection.execute(_CLEAR_EXPIRED[False], (*where, now))
+                left = await connection.execute_fetchall(_COUNT[False], (*where, now))
+                return gone_live, int(next(iter(left))[0])
+            gone, left = await asyncio.gather(
+                connection.execute_fetchall(_CLEAR_PLUGIN_RETURNING, (plugin,)),
+                connection.execute_fetchall(_COUNT[False], (*where, now)),
+            )
+            removed = sum(1 for (expires,) in gone if expires is None or expires > now)
             return removed, int(next(iter(left))[0])
 
         return self._write("clear", job=remove)
@@ -281,7 +295,10 @@ class SQLiteBackend:
         if idle is not None:
             await idle
         _OPEN.discard(self)
-        await self._connection.close()
+        try:
+            await self._connection.close()
+        finally:
+            self._gone.set()
 
     def abandon(self) -> None:
         """Close the connection of a service dropped without `close` (its finalizer calls this).
@@ -296,7 +313,9 @@ class SQLiteBackend:
                 return
             self._closing = True
         _OPEN.discard(self)
-        _close_elsewhere(self._connection)
+        # The loops' guards go with the closing thread: dropped with this backend, they would
+        # be finalized at once, and stop holding their loops open before the close is done.
+        _close_elsewhere(self._connection, self._gone, list(self._guards.values()))
 
     # The machinery.
 
@@ -467,7 +486,7 @@ class SQLiteBackend:
             return
         for closed in [known for known in self._guards if known.is_closed()]:
             del self._guards[closed]  # closed without shutting down its async generators
-        guard = _loop_guard(weakref.ref(self), loop)
+        guard = _loop_guard(weakref.ref(self), self._gone, loop)
         with contextlib.suppress(StopIteration):
             guard.asend(None).send(None)  # runs to its first yield, registered with the loop
         self._guards[loop] = guard
@@ -533,20 +552,33 @@ def _close_at_exit() -> None:
             if backend._closing:
                 continue
             backend._closing = True
-        _close_quietly(backend._connection)
+        _close_quietly(backend._connection, backend._gone)
 
 
-def _close_elsewhere(connection: aiosqlite.Connection) -> None:
-    """Close ``connection`` from a thread of its own (from a finalizer)."""
+def _close_elsewhere(
+    connection: aiosqlite.Connection, gone: threading.Event, keep: list[object]
+) -> None:
+    """Close ``connection`` from a thread of its own (from a finalizer); then set ``gone``.
+
+    ``keep`` is held until then.
+    """
     with contextlib.suppress(RuntimeError):  # no new threads at interpreter shutdown
         threading.Thread(
-            target=_close_quietly, args=(connection,), name="plugin-kv-close", daemon=True
+            target=_close_quietly,
+            args=(connection, gone, keep),
+            name="plugin-kv-close",
+            daemon=True,
         ).start()
 
 
-def _close_quietly(connection: aiosqlite.Connection) -> None:
-    with contextlib.suppress(Exception):
-        asyncio.run(_close(connection))
+def _close_quietly(
+    connection: aiosqlite.Connection, gone: threading.Event, keep: object = None
+) -> None:
+    try:
+        with contextlib.suppress(Exception):
+            asyncio.run(_close(connection))
+    finally:
+        gone.set()
 
 
 async def _close(connection: aiosqlite.Connection) -> None:
@@ -554,15 +586,21 @@ async def _close(connection: aiosqlite.Connection) -> None:
 
 
 async def _loop_guard(
-    backend: weakref.ref[SQLiteBackend], loop: asyncio.AbstractEventLoop
+    backend: weakref.ref[SQLiteBackend], gone: threading.Event, loop: asyncio.AbstractEventLoop
 ) -> AsyncGenerator[None, None]:
-    """Park in ``loop`` until it shuts down; then settle the backend (see `_guard`)."""
+    """Park in ``loop`` until it shuts down; then settle the backend (see `_guard`).
+
+    A backend dropped or closing meanwhile closes its connection behind the work queued
+    there, the answers owed to this loop included: then wait for that close instead.
+    """
     try:
         yield
     finally:
         found = backend()
-        if found is not None:
+        if found is not None and not found._closing:
             await found._settle(loop)
+        elif not gone.is_set():
+            await asyncio.get_running_loop().run_in_executor(None, gone.wait, _SETTLE_SECONDS)
 
 
 @types.coroutine
