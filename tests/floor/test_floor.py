@@ -71,7 +71,7 @@ def test_cleanup_after_a_failure_factory_and_snapshot(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(
         [
             "*- plugin-kv data -*",
-            "namespaces in *, removed after the test (rerun with --kv-keep-failed to keep them):",
+            "namespaces in *, removed after the test:",
             "kvt.*test_fails_with_data: 1 key",
             "  'order:1': {'total': 12}",
         ]
@@ -174,7 +174,7 @@ def test_own_stores_async_in_the_test_loop_and_sync(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines(
         [
             "*- plugin-kv data -*",
-            "namespaces in <test_own_async.Namespaces object at *>, removed after the test*",
+            "namespaces in test_own_async.Namespaces, removed after the test:",
             "kvt.*test_writes_and_fails: 1 key",
             "  'user:1'",
             "plugin-kv: kv_store SyncNamespaces: cleanup not checked*no list_keys(namespace)",
