@@ -218,7 +218,10 @@ def run_pytest(
     __tracebackhide__ = True
     check_needs(example, monkeypatch)
     args = [*_inner_args(example), example.settings["title"]]
-    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PLUGIN_KV_URL", *_xdist_vars()):
+    # CI and BUILD_NUMBER make pytest print summary lines untruncated: the shown output is
+    # what a reader's terminal prints, on CI too.
+    unstable = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PLUGIN_KV_URL", "CI", "BUILD_NUMBER")
+    for name in (*unstable, *_xdist_vars()):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", str(WIDTH))
     monkeypatch.setenv("PY_COLORS", "0")
