@@ -293,6 +293,25 @@ def test_output_line_not_in_the_run_fails(project: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1, passed=2)
 
 
+def test_shown_output_is_a_terminals_also_on_ci(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With CI set, pytest prints summary lines whole; a reader's terminal cuts them at 80.
+    message = "found 2 keys, which is more than the none this test expects to find"
+    shown = "E       AssertionError: found 2\nFAILED test_leaky.py::test_count - AssertionError"
+    page = LEAKY_PAGE.replace('f"found {len(store)}"', f'"{message}"').replace(
+        shown + ": found 2",
+        f"E       AssertionError: {message}\n"
+        "FAILED test_leaky.py::test_count - AssertionError: found 2 keys, which is mor...",
+    )
+    assert "which is mor..." in page
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("BUILD_NUMBER", "7")
+    result = run_docs(project, page, "-v")
+    result.stdout.fnmatch_lines(["*test_example?docs/page.md:test_leaky.py? PASSED*"])
+    result.assert_outcomes(passed=3)
+
+
 def test_a_wildcard_is_not_a_pattern(project: pytest.Pytester) -> None:
     page = LEAKY_PAGE.replace(SUMMARY, "*1 failed*")
     result = run_docs(project, page)
