@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from plugin_kv_dev.suites import FIXED_SUITE, LEAKY_SUITE
+
 from .conftest import (
     ASYNCIO,
-    FIXED_SUITE,
     LEAK_WARNING,
-    LEAKY_SUITE,
     POSTGRES_URL,
     configure,
     dedent,

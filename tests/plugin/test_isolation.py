@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FIXED_SUITE, LEAKY_SUITE, configure, dedent, seed, store_contents
+from plugin_kv_dev.suites import FIXED_SUITE, LEAKY_SUITE
+
+from .conftest import configure, dedent, seed, store_contents
 
 VALID_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from plugin_kv.testing._leases import machine_id
+from plugin_kv_dev.suites import FIXED_SUITE
 
-from .conftest import FIXED_SUITE, configure, dedent, seed, store_contents
+from .conftest import configure, dedent, seed, store_contents
 
 SUITE_PASSES = {"passed": 3}
 
