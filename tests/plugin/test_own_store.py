@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -341,11 +342,15 @@ def test_a_file_backed_store_under_xdist_in_random_order_keeps_nothing(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     path = tmp_path / "table.sqlite3"
+    # WAL and the table are set up once, here: switching every worker's connection to WAL
+    # can find the file locked, and SQLite's busy handler does not cover that step.
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+        db.execute("CREATE TABLE kv (plugin TEXT, key TEXT, value TEXT)")
     configure(pytester)
     pytester.makeconftest(
         SYNC_STORE.format(path=str(path)).replace(
-            "isolation_level=None)",
-            'isolation_level=None, timeout=30)\n        self.db.execute("PRAGMA journal_mode=WAL")',
+            "isolation_level=None)", "isolation_level=None, timeout=30)"
         )
     )
     suite = dedent(
