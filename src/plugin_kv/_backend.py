@@ -50,6 +50,9 @@ class Backend(Protocol):
         Returns (live keys removed, live keys left): keys left were written meanwhile.
         """
 
+    def clear_and_count_now(self, plugin: str, now: float) -> tuple[int, int] | None:
+        """`clear_and_count` in the calling thread, without an event loop; None if it cannot."""
+
     def plugin_sizes(self, now: float) -> Awaitable[dict[str, int]]:
         """Return the number of live keys of every plugin that has one."""
 

@@ -359,6 +359,10 @@ class PostgresBackend:
                 left = await con.fetchval(_COUNT_FROM, plugin, "", now)
         return int(live), int(left)
 
+    def clear_and_count_now(self, plugin: str, now: float) -> None:
+        """Return None: asyncpg has no blocking calls, so use `clear_and_count`."""
+        return None
+
     async def plugin_sizes(self, now: float) -> dict[str, int]:
         """Return the live key count of every plugin that has one."""
         with self._errors("list_plugins"):

@@ -164,6 +164,16 @@ class KVService:
         _rules.check_plugin(plugin)
         return await self._open().clear_and_count(plugin, self._clock())
 
+    def _clear_and_count_now(self, plugin: str) -> tuple[int, int] | None:
+        """`clear_and_count` without an event loop, where the backend can; else None.
+
+        For the pytest fixtures' cleanup, which runs in synchronous teardown code.
+        """
+        if self._backend is None:
+            return None
+        _rules.check_plugin(plugin)
+        return self._backend.clear_and_count_now(plugin, self._clock())
+
     async def list_plugins(self) -> list[str]:
         """Return the sorted names of the plugins that hold live keys."""
         return list(await self.plugin_sizes())

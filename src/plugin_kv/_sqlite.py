@@ -122,6 +122,9 @@ class SQLiteBackend:
         """Wrap an open, prepared connection; use `SQLiteBackend.open`."""
         self._connection = connection
         self.url = url
+        self._direct: sqlite3.Connection | None = None
+        """A plain sqlite3 connection of the same file, for `clear_and_count_now`."""
+        self._direct_lock = threading.Lock()
         # Guards the fields below. A thread lock, not an asyncio one: the service may be
         # used from several event loops, even at once from several threads.
         self._lock = threading.Lock()
@@ -161,7 +164,10 @@ class SQLiteBackend:
             if isinstance(exc, sqlite3.Error):
                 raise BackendUnavailableError(f"cannot open SQLite store {url}: {exc}") from exc
             raise
-        return cls(connection, url)
+        backend = cls(connection, url)
+        if path is not None:
+            backend._direct = _open_direct(path, synchronous, busy_timeout)
+        return backend
 
     # Reads: one aiosqlite call each.
 
@@ -264,6 +270,27 @@ class SQLiteBackend:
 
         return self._write("clear", job=remove)
 
+    def clear_and_count_now(self, plugin: str, now: float) -> tuple[int, int] | None:
+        """`clear_and_count` in the calling thread, without an event loop, where it is safe.
+
+        Safe for a file store with no write queued or under way: then every write issued
+        so far is committed, and a plain sqlite3 connection of the same file (WAL), opened
+        with the store, sees it. That skips the two thread hops of a call through
+        aiosqlite's worker, most of the cost of the pytest fixtures' cleanup. Returns None
+        where it is not safe (an in-memory store, writes in flight, a closing store): use
+        `clear_and_count` then.
+        """
+        with self._lock:
+            if self._closing or self._pending or self._flush_loop is not None:
+                return None
+        with self._direct_lock:  # not the main lock: SQLite may wait for another process
+            if self._closing or self._direct is None:
+                return None
+            try:
+                return _clear_and_count_on(self._direct, plugin, now)
+            except sqlite3.Error as exc:
+                raise self._wrap("clear", exc) from exc
+
     def purge_expired(self, now: float) -> Awaitable[int]:
         """Delete expired keys; return how many."""
         connection = self._connection
@@ -295,6 +322,7 @@ class SQLiteBackend:
         if idle is not None:
             await idle
         _OPEN.discard(self)
+        self._close_direct()
         try:
             await self._connection.close()
         finally:
@@ -313,9 +341,18 @@ class SQLiteBackend:
                 return
             self._closing = True
         _OPEN.discard(self)
+        self._close_direct()
         # The loops' guards go with the closing thread: dropped with this backend, they would
         # be finalized at once, and stop holding their loops open before the close is done.
         _close_elsewhere(self._connection, self._gone, list(self._guards.values()))
+
+    def _close_direct(self) -> None:
+        """Close the plain connection of `clear_and_count_now`, if it was opened."""
+        with self._direct_lock:
+            direct, self._direct = self._direct, None
+        if direct is not None:
+            with contextlib.suppress(sqlite3.Error):
+                direct.close()
 
     # The machinery.
 
@@ -552,6 +589,7 @@ def _close_at_exit() -> None:
             if backend._closing:
                 continue
             backend._closing = True
+        backend._close_direct()
         _close_quietly(backend._connection, backend._gone)
 
 
@@ -662,6 +700,37 @@ def _upsert_sql(rows: int) -> str:
     if sql is None:
         sql = _UPSERTS[rows] = _UPSERT.format(", ".join(["(?, ?, ?, ?)"] * rows))
     return sql
+
+
+def _open_direct(
+    path: Path, synchronous: Synchronous, busy_timeout: float
+) -> sqlite3.Connection | None:
+    """Open the plain connection of `SQLiteBackend.clear_and_count_now` (None: it failed)."""
+    try:
+        direct = sqlite3.connect(
+            str(path),
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,  # used by any thread, one at a time (its lock)
+        )
+    except sqlite3.Error:
+        return None  # clear_and_count_now says None: the fixtures go through aiosqlite
+    with contextlib.suppress(sqlite3.Error):
+        direct.execute(f"PRAGMA synchronous={synchronous}")
+    return direct
+
+
+def _clear_and_count_on(connection: sqlite3.Connection, plugin: str, now: float) -> tuple[int, int]:
+    """Delete every key of ``plugin`` on ``connection``; return (live removed, live left)."""
+    where = _range_params(plugin, "", None)
+    if _HAS_RETURNING:
+        gone = connection.execute(_CLEAR_PLUGIN_RETURNING, (plugin,)).fetchall()
+        removed = sum(1 for (expires,) in gone if expires is None or expires > now)
+    else:  # SQLite before 3.35: count what goes, then remove all
+        removed = connection.execute(_CLEAR_LIVE[False], (*where, now)).rowcount
+        connection.execute(_CLEAR_EXPIRED[False], (*where, now))
+    (left,) = connection.execute(_COUNT[False], (*where, now)).fetchone()
+    return removed, int(left)
 
 
 def _range_params(plugin: str, low: str, high: str | None) -> tuple[object, ...]:

@@ -146,8 +146,9 @@ def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
             "    Return the KVService on the store shared by the whole run*",
         ]
     )
-    for name in ("kv_isolated_plugin", "kv_plugin_factory", "kv_store_url"):
+    for name in ("kv_isolated_plugin", "kv_plugin_factory", "kv_store"):
         assert f"{name} -- " in result.stdout.str()
+    assert "kv_store_url [session scope] -- " in result.stdout.str()
 
 
 # -- stale data from crashed runs ----------------------------------------------------------

@@ -35,7 +35,6 @@ if pytest.version_tuple < (8, 0):  # pragma: no cover - checked by hand on pytes
 
 from ._fixtures import (
     KVPluginFactory,
-    _kv_run,
     kv_isolated_plugin,
     kv_plugin_factory,
     kv_service,
@@ -56,7 +55,6 @@ from ._stores import NamespaceStore
 __all__ = ["KVLeakWarning", "KVPluginFactory", "NamespaceStore"]
 
 _FIXTURES_AND_HOOKS = (
-    _kv_run,
     kv_isolated_plugin,
     kv_plugin_factory,
     kv_service,

@@ -61,7 +61,6 @@ async def remove_namespaces(state: TestState, keep: bool) -> list[str]:
     pending, state.pending = state.pending, []
     if store is None or keep:
         return problems
-    later = "a later run sweeps it" if store.is_service else "it stays in the store"
     for namespace in pending:
         try:
             left = await store.clear_checked(namespace)
@@ -72,17 +71,51 @@ async def remove_namespaces(state: TestState, keep: bool) -> list[str]:
             )
             continue
         except Exception as exc:  # the store went away, or its clear is broken: say so
-            problems.append(
-                f"could not remove namespace {namespace!r} from {store.name}:"
-                f" {type(exc).__name__}: {exc} ({later})"
-            )
+            problems.append(_not_removed(store, namespace, exc))
             continue
         if left:
-            problems.append(
-                f"namespace {namespace!r} in {store.name} still holds {left} keys after"
-                " clearing it: something wrote to it after the test ended"
-            )
+            problems.append(_left_behind(store, namespace, left))
     return problems
+
+
+def remove_namespaces_now(state: TestState) -> list[str]:
+    """Do `remove_namespaces`' work without an event loop, where the store can; problems.
+
+    A `KVService` on a file clears and counts in one quick call of the calling thread.
+    What cannot be removed that way stays pending, for `remove_namespaces`.
+    """
+    store = state.store
+    if store is None or not store.is_service:
+        return []
+    problems: list[str] = []
+    pending: list[str] = []
+    for namespace in state.pending:
+        try:
+            left = store.clear_checked_now(namespace)
+        except Exception as exc:
+            problems.append(_not_removed(store, namespace, exc))
+            continue
+        if left is None:
+            pending.append(namespace)
+        elif left:
+            problems.append(_left_behind(store, namespace, left))
+    state.pending = pending
+    return problems
+
+
+def _not_removed(store: Store, namespace: str, exc: Exception) -> str:
+    later = "a later run sweeps it" if store.is_service else "it stays in the store"
+    return (
+        f"could not remove namespace {namespace!r} from {store.name}:"
+        f" {type(exc).__name__}: {exc} ({later})"
+    )
+
+
+def _left_behind(store: Store, namespace: str, left: int) -> str:
+    return (
+        f"namespace {namespace!r} in {store.name} still holds {left} keys after"
+        " clearing it: something wrote to it after the test ended"
+    )
 
 
 def leaks_to_check(state: TestState) -> bool:

@@ -12,7 +12,7 @@ import pytest
 
 from plugin_kv import KVService
 
-from ._cleanup import TestState, fail_on, leaks_to_check, settle
+from ._cleanup import TestState, fail_on, leaks_to_check, remove_namespaces_now, settle
 from ._leaks import report_leaks
 from ._run import RUN, Run
 
@@ -57,40 +57,32 @@ def existing_state(item: pytest.Item) -> TestState | None:
 
 
 @pytest.fixture(scope="session")
-def _kv_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """This run's plugin-kv state, with the default store placed in the run's temp dir."""
+def kv_store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Return the URL of the store that kv_service opens (override it to choose per test)."""
     run = request.config.stash[RUN]
-    if run.url is None:
+    if run.url is None:  # the default store: one file in the run's temp dir
         base = tmp_path_factory.getbasetemp()
         if hasattr(request.config, "workerinput"):  # xdist workers share their parent's dir
             base = base.parent
         run.url = str(base / DEFAULT_FILE_NAME)
-    return run
+    return run.url
 
 
 @pytest.fixture
-def kv_store_url(_kv_run: Run) -> str:
-    """Return the URL of the store that kv_service opens for this test."""
-    assert _kv_run.url is not None
-    return _kv_run.url
-
-
-@pytest.fixture
-def kv_service(
-    _kv_run: Run, kv_store_url: str, request: pytest.FixtureRequest
-) -> Iterator[KVService]:
+def kv_service(kv_store_url: str, request: pytest.FixtureRequest) -> Iterator[KVService]:
     """Return the KVService on the store shared by the whole run (all tests, all workers)."""
-    service = _kv_run.service(kv_store_url)
+    run = request.config.stash[RUN]
+    service = run.service(kv_store_url)
     state = test_state(request.node)
-    if _kv_run.leaks != "off":
-        state.watch(_kv_run.store(service))
+    if run.leaks != "off":
+        state.watch(run.store(service))
     try:
         yield service
     finally:
         state.stop()
     # Torn down after every fixture that uses it or its namespaces: remove those (unless
     # they belong to a kv_store of the project's own), check what the test wrote elsewhere.
-    _finish(_kv_run, request.node, state, remove=state.store is None or state.store.is_service)
+    _finish(run, request.node, state, remove=state.store is None or state.store.is_service)
 
 
 @pytest.fixture
@@ -145,8 +137,12 @@ def _finish(run: Run, item: pytest.Item, state: TestState, *, remove: bool = Tru
     keep = remove and _keeping(run, item, state)
     problems: list[str] = []
     found: dict[str, list[str]] = {}
+    if remove and not keep:  # the quick way first, where the store has one
+        problems = remove_namespaces_now(state)
+        remove = bool(state.pending)
     if remove or leaks:
-        problems, found = run.call(settle(state, keep, leaks, remove))
+        more, found = run.call(settle(state, keep, leaks, remove))
+        problems += more
     fail_on(problems)
     if found and state.watched is not None:
         report_leaks(item, state.watched.name, found, run.leaks)

@@ -148,6 +148,17 @@ class Store:
         except Exception as exc:
             raise CheckFailed(exc) from exc
 
+    def clear_checked_now(self, namespace: str) -> int | None:
+        """`clear_checked` without an event loop, for a `KVService` that can; else None.
+
+        Returns the keys left, or None when it did nothing (use `clear_checked` then).
+        """
+        if not self.is_service:
+            return None
+        service: KVService = self.target  # type: ignore[assignment]
+        done = service._clear_and_count_now(namespace)
+        return None if done is None else done[1]
+
 
 class CheckFailed(Exception):
     """The namespace was cleared, but listing it to check failed with `cause`."""

@@ -1,0 +1,77 @@
+"""The fixtures' quick cleanup: a file store clears a namespace without an event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from plugin_kv import InvalidPluginError, KVService
+
+from ..conftest import FakeClock
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.own_store]
+
+
+async def test_it_clears_one_namespace_and_counts_as_the_async_call_does(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with KVService.open(tmp_path / "kv.sqlite3", clock=clock) as kv:
+        await kv.set_many("mine", {"a": 1, "b": 2, "c": 3})
+        await kv.set("mine", "short", 4, ttl=1)
+        await kv.set("theirs", "a", 1)
+        clock.advance(2)  # "short" expires: gone, but not counted as removed
+        assert kv._clear_and_count_now("mine") == (3, 0)
+        assert await kv.list_keys("mine") == []
+        assert await kv.get_many("theirs", ["a"]) == {"a": 1}
+        assert kv._clear_and_count_now("mine") == (0, 0)
+
+
+async def test_it_declines_while_a_write_is_on_its_way(tmp_path: Path) -> None:
+    async with KVService.open(tmp_path / "kv.sqlite3") as kv:
+        writing = asyncio.ensure_future(kv.set("mine", "k", 1))
+        await asyncio.sleep(0)  # the write is queued; its commit needs the worker's answer
+        assert kv._clear_and_count_now("mine") is None
+        await writing
+        assert kv._clear_and_count_now("mine") == (1, 0)
+
+
+async def test_it_declines_for_a_store_in_memory_and_a_closed_one(tmp_path: Path) -> None:
+    async with KVService.open() as memory:
+        await memory.set("mine", "k", 1)
+        assert memory._clear_and_count_now("mine") is None
+        assert await memory.get("mine", "k") == 1
+    kv = await KVService.open(tmp_path / "kv.sqlite3")
+    await kv.close()
+    assert kv._clear_and_count_now("mine") is None
+
+
+async def test_a_bad_namespace_is_refused_and_nothing_is_removed(tmp_path: Path) -> None:
+    async with KVService.open(tmp_path / "kv.sqlite3") as kv:
+        await kv.set("mine", "k", 1)
+        with pytest.raises(InvalidPluginError, match="bad name!"):
+            kv._clear_and_count_now("bad name!")
+        assert await kv.get("mine", "k") == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+async def test_closing_the_store_closes_both_of_its_connections(tmp_path: Path) -> None:
+    path = tmp_path / "kv.sqlite3"
+
+    def open_files() -> int:
+        fds = Path("/proc/self/fd")
+        found = 0
+        for fd in fds.iterdir():
+            try:
+                found += os.readlink(fd) == str(path)
+            except OSError:  # closed meanwhile
+                continue
+        return found
+
+    kv = await KVService.open(path)
+    assert open_files() == 2  # aiosqlite's connection and the quick cleanup's
+    await kv.close()
+    assert open_files() == 0
