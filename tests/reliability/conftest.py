@@ -22,7 +22,7 @@ from ..conftest import POSTGRES_URL, require_postgres
 
 T = TypeVar("T")
 
-_COMMON = {
+_COMMON: dict[str, Any] = {
     "deadline": None,  # store round trips vary with the machine; no timing assertions
     "suppress_health_check": [
         HealthCheck.too_slow,

@@ -6,7 +6,9 @@ leave is swept by the next run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +28,7 @@ async def test_blocks(kv_service, kv_isolated_plugin):
 """
 
 
-def ours(contents: dict[str, object]) -> dict[str, object]:
+def ours(contents: Mapping[str, Any]) -> dict[str, Any]:
     """Return the namespaces the fixtures made (and their leases), nothing else."""
     return {name: data for name, data in contents.items() if name.startswith("kvt")}
 

@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -143,8 +143,9 @@ def ttl_ok(ttl: object) -> bool:
         return True
     if type(ttl) not in (int, float):
         return False
+    number = cast(float, ttl)
     try:
-        return math.isfinite(float(ttl)) and ttl > 0
+        return math.isfinite(float(number)) and number > 0
     except OverflowError:  # an int beyond float range is not a finite number of seconds
         return False
 
@@ -154,7 +155,7 @@ def value_ok(value: object) -> bool:
         if item is None or type(item) in (bool, int):
             return True
         if type(item) is float:
-            return math.isfinite(item)  # type: ignore[arg-type]
+            return math.isfinite(item)
         if type(item) is str:
             return all(not 0xD800 <= ord(c) <= 0xDFFF for c in item)
         if type(item) is list:

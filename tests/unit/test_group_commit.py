@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ async def hold_worker(db: aiosqlite.Connection, gate: threading.Event) -> asynci
 
 
 @asynccontextmanager
-async def held(kv: KVService) -> AsyncIterator[list[asyncio.Future[Any]]]:
+async def held(kv: KVService) -> AsyncIterator[list[Any]]:
     """Hold the worker thread while the body queues writes; then wait for all of them.
 
     The body appends each write's future (or task) to the yielded list; they are gathered,
@@ -57,7 +57,7 @@ async def held(kv: KVService) -> AsyncIterator[list[asyncio.Future[Any]]]:
     """
     gate = threading.Event()
     hold = await hold_worker(connection(kv), gate)
-    started: list[asyncio.Future[Any]] = []
+    started: list[Any] = []  # the futures; once gathered, their outcomes
     try:
         yield started
     finally:
@@ -319,7 +319,7 @@ async def release_at_loop_shutdown(gate: threading.Event) -> AsyncIterator[None]
     the loop: the moment a worker answer still owed to the loop would be lost.
     """
 
-    async def park() -> AsyncIterator[None]:
+    async def park() -> AsyncGenerator[None, None]:
         try:
             yield
         finally:

@@ -333,7 +333,7 @@ async def test_set_many_is_all_or_nothing_and_driver_errors_are_wrapped(plugin: 
     try:
         with pytest.raises(BackendError, match="set failed on PostgreSQL at") as caught:
             # The service never sends NULL text; the backend must still fail as a whole.
-            await backend.set_many(plugin, [("a", "1", None), ("b", None, None)])
+            await backend.set_many(plugin, [("a", "1", None), ("b", None, None)])  # type: ignore[list-item]
         assert isinstance(caught.value.__cause__, asyncpg.PostgresError)
         assert await backend.count(plugin, "", None, time.time()) == 0
 
