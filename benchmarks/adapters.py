@@ -144,11 +144,29 @@ class Isolation:
             )
         ]
 
+    def chart(self) -> list[str]:
+        """Return a Mermaid bar chart of each strategy's overhead per test over the baseline."""
+        shown = [row for row in self.rows if row.overhead_us > 0]
+        labels = ", ".join(f'"{_short_label(row.strategy)}"' for row in shown)
+        bars = ", ".join(f"{row.overhead_us:.0f}" for row in shown)
+        top = max((row.overhead_us for row in shown), default=1.0) * 1.1
+        return [
+            "```mermaid",
+            "xychart-beta",
+            '    title "Overhead per test over a shared store, no cleanup (µs)"',
+            f"    x-axis [{labels}]",
+            f'    y-axis "µs per test" 0 --> {top:.0f}',
+            f"    bar [{bars}]",
+            "```",
+        ]
+
     def markdown(self) -> list[str]:
         return [
             "**Isolation strategies**: per-test cost from pytest's own phase durations"
             f" ({self.tests} tests of each strategy a run, the strategies taking turns test by"
             " test; the ratio is paired run by run):",
+            "",
+            *self.chart(),
             "",
             "| isolation strategy | per test µs | overhead µs | overhead / fresh in-memory"
             " store's | spread of per test µs |",
@@ -233,3 +251,17 @@ class Postgres:
         if self.cleanup is not None:
             lines += ["", *CLEANUP_HEADER, self.cleanup.row(digits=1)]
         return lines
+
+
+def _short_label(strategy: str) -> str:
+    """Name a strategy in a few words, for the chart's axis."""
+    for long, short in (
+        ("plugin-kv fixtures, leak check off", "fixtures, leak check off"),
+        ("plugin-kv fixtures, leak check on", "fixtures (default)"),
+        ("fresh in-memory store", "fresh store in memory"),
+        ("fresh file store", "fresh store in a file"),
+        ("transaction rolled back", "rolled-back transaction"),
+    ):
+        if strategy.startswith(long):
+            return short
+    return strategy.split(" (")[0]

@@ -140,7 +140,8 @@ class KVService:
         """
         _rules.check_plugin(plugin)
         low, high = _key_range(prefix)
-        limit = _rules.check_limit(limit)
+        if limit is not None:
+            limit = _rules.check_limit(limit)
         return await self._open().list_keys(plugin, low, high, self._clock(), limit)
 
     async def count(self, plugin: str, prefix: str = "") -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import operator
 import sqlite3
 import threading
 import time
@@ -83,6 +84,7 @@ _CLEAR_PLUGIN_RETURNING = "DELETE FROM kv_entries WHERE plugin = ? RETURNING exp
 _SIZES = f"SELECT plugin, count(*) FROM kv_entries WHERE {_LIVE} GROUP BY plugin ORDER BY plugin"
 _PURGE = "DELETE FROM kv_entries WHERE expires_at <= ?"
 _BARRIER = "SELECT 1"
+_FIRST = operator.itemgetter(0)
 _SETTLE_SECONDS = 30.0
 """How long a closing event loop waits for a dropped service's connection to close."""
 
@@ -192,7 +194,7 @@ class SQLiteBackend:
         """Return live keys in ``[low, high)``, sorted."""
         last = -1 if limit is None else limit
         params = (plugin, low, now, last) if high is None else (plugin, low, high, now, last)
-        return [row[0] for row in await self._read("list_keys", _LIST[high is not None], params)]
+        return list(map(_FIRST, await self._read("list_keys", _LIST[high is not None], params)))
 
     async def count(self, plugin: str, low: str, high: str | None, now: float) -> int:
         """Return the number of live keys in ``[low, high)``."""

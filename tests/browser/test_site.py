@@ -78,6 +78,14 @@ SIDEWAYS_JS = """() => [...document.querySelectorAll(
   .map(e => e.innerText.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), ''))"""
 """The longest line of each visible code block or table that scrolls sideways."""
 MERMAID_FENCE = re.compile(r"^ {0,3}```+\s*mermaid\b", re.MULTILINE)
+SNIPPET = re.compile(r'^--8<-- "([^"]+)"$', re.MULTILINE)
+"""A whole file included by pymdownx.snippets (its base path is the project's root)."""
+
+
+def _page_source(path: str) -> str:
+    """Return a page's Markdown with the files it includes put in, as the build does."""
+    text = (DOCS / path).read_text()
+    return SNIPPET.sub(lambda found: (ROOT / found.group(1)).read_text(), text)
 
 
 def _require_browser() -> None:
@@ -253,7 +261,7 @@ def test_every_page_is_in_the_nav() -> None:
 
 @pytest.mark.parametrize("path", NAV_PAGES)
 def test_page_renders_with_its_diagrams(visit: Visit, path: str) -> None:
-    diagrams = len(MERMAID_FENCE.findall((DOCS / path).read_text()))
+    diagrams = len(MERMAID_FENCE.findall(_page_source(path)))
     visit.open(_url_of(path))
     assert visit.page.locator("article h1").first.inner_text().strip()
     drawn = visit.page.locator("article div.mermaid")
