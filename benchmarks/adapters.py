@@ -152,7 +152,8 @@ class Isolation:
         top = max((row.overhead_us for row in shown), default=1.0) * 1.1
         return [
             "```mermaid",
-            "xychart-beta",
+            '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#4051b5"}}}}%%',
+            "xychart-beta horizontal",
             '    title "Overhead per test over a shared store, no cleanup (µs)"',
             f"    x-axis [{labels}]",
             f'    y-axis "µs per test" 0 --> {top:.0f}',
@@ -256,11 +257,11 @@ class Postgres:
 def _short_label(strategy: str) -> str:
     """Name a strategy in a few words, for the chart's axis."""
     for long, short in (
-        ("plugin-kv fixtures, leak check off", "fixtures, leak check off"),
+        ("plugin-kv fixtures, leak check off", "fixtures, no leak check"),
         ("plugin-kv fixtures, leak check on", "fixtures (default)"),
-        ("fresh in-memory store", "fresh store in memory"),
-        ("fresh file store", "fresh store in a file"),
-        ("transaction rolled back", "rolled-back transaction"),
+        ("fresh in-memory store", "fresh store, memory"),
+        ("fresh file store", "fresh store, file"),
+        ("transaction rolled back", "rollback"),
     ):
         if strategy.startswith(long):
             return short
