@@ -127,6 +127,8 @@ class SQLiteBackend:
         self._direct: sqlite3.Connection | None = None
         """A plain sqlite3 connection of the same file, for `clear_and_count_now`."""
         self._direct_lock = threading.Lock()
+        self._unsettled = False
+        """A cancelled write's statement may still be on the worker (under ``_lock``)."""
         # Guards the fields below. A thread lock, not an asyncio one: the service may be
         # used from several event loops, even at once from several threads.
         self._lock = threading.Lock()
@@ -168,7 +170,7 @@ class SQLiteBackend:
             raise
         backend = cls(connection, url)
         if path is not None:
-            backend._direct = _open_direct(path, synchronous, busy_timeout)
+            backend._direct = _open_direct(path, synchronous)
         return backend
 
     # Reads: one aiosqlite call each.
@@ -275,21 +277,27 @@ class SQLiteBackend:
     def clear_and_count_now(self, plugin: str, now: float) -> tuple[int, int] | None:
         """`clear_and_count` in the calling thread, without an event loop, where it is safe.
 
-        Safe for a file store with no write queued or under way: then every write issued
-        so far is committed, and a plain sqlite3 connection of the same file (WAL), opened
-        with the store, sees it. That skips the two thread hops of a call through
-        aiosqlite's worker, most of the cost of the pytest fixtures' cleanup. Returns None
-        where it is not safe (an in-memory store, writes in flight, a closing store): use
-        `clear_and_count` then.
+        Safe for a file store with no write queued, under way, or cancelled while on the
+        worker: then every write issued so far has been answered, and a plain sqlite3
+        connection of the same file (WAL), opened with the store, sees it. That skips the
+        two thread hops of a call through aiosqlite's worker, most of the cost of the pytest
+        fixtures' cleanup. It never waits for a lock (a busy timeout of 0: SQLite's own wait
+        would hold off Ctrl-C). Returns None where it is not safe or would have to wait (an
+        in-memory store, writes in flight, another connection writing, a closing store):
+        use `clear_and_count` then.
         """
         with self._lock:
-            if self._closing or self._pending or self._flush_loop is not None:
+            if self._closing or self._pending or self._flush_loop is not None or self._unsettled:
                 return None
-        with self._direct_lock:  # not the main lock: SQLite may wait for another process
+        with self._direct_lock:
             if self._closing or self._direct is None:
                 return None
             try:
                 return _clear_and_count_on(self._direct, plugin, now)
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    return None  # another connection is writing: wait where Ctrl-C works
+                raise self._wrap("clear", exc) from exc
             except sqlite3.Error as exc:
                 raise self._wrap("clear", exc) from exc
 
@@ -319,12 +327,12 @@ class SQLiteBackend:
                 self._idle.append(idle)
             if stranded:  # its loop closed before the flush began: send it from here
                 self._flush_loop = loop
+        self._close_direct()  # first: a cancelled close must not leave it open
         if stranded:
             _drive(self._flush())
         if idle is not None:
             await idle
         _OPEN.discard(self)
-        self._close_direct()
         try:
             await self._connection.close()
         finally:
@@ -413,14 +421,26 @@ class SQLiteBackend:
             if batch:  # (empty: a flush restarted by `close` took this write along)
                 _drive(self._flush(batch))
             return await write.future
+        answered = False  # stays False when cancelled: its statement may still be queued
         try:
-            return await self._run(write)
+            result = await self._run(write)
+            answered = True
+            return result
+        except BackendError:
+            answered = True  # the worker answered, with an error
+            raise
         finally:
-            self._flushed()
+            self._flushed(answered)
 
-    def _flushed(self) -> None:
-        """After a leader's own write: send what came meanwhile, or go idle."""
+    def _flushed(self, answered: bool) -> None:
+        """After a leader's own write: send what came meanwhile, or go idle.
+
+        A leader cancelled while its statement was on the worker (``answered`` False) leaves
+        that statement to run later: the store stays unsettled until a statement sent after
+        it is answered (see `clear_and_count_now`).
+        """
         with self._lock:
+            self._unsettled = not answered
             more = bool(self._pending)
             idle: list[asyncio.Future[None]] = []
             if not more:
@@ -442,6 +462,8 @@ class SQLiteBackend:
                         idle, self._idle = self._idle, []
                         break
             await self._send(batch)
+            with self._lock:
+                self._unsettled = False  # sent after any unanswered one, so answered after it
             batch = None
         for waiter in idle:
             _deliver(waiter, False, None)
@@ -704,14 +726,12 @@ def _upsert_sql(rows: int) -> str:
     return sql
 
 
-def _open_direct(
-    path: Path, synchronous: Synchronous, busy_timeout: float
-) -> sqlite3.Connection | None:
+def _open_direct(path: Path, synchronous: Synchronous) -> sqlite3.Connection | None:
     """Open the plain connection of `SQLiteBackend.clear_and_count_now` (None: it failed)."""
     try:
         direct = sqlite3.connect(
             str(path),
-            timeout=busy_timeout,
+            timeout=0,  # never wait for a lock: clear_and_count_now declines instead
             isolation_level=None,
             check_same_thread=False,  # used by any thread, one at a time (its lock)
         )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
+import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from plugin_kv import InvalidPluginError, KVService
 
 from ..conftest import FakeClock
+from .test_group_commit import connection, hold_worker
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.own_store]
 
@@ -36,6 +40,41 @@ async def test_it_declines_while_a_write_is_on_its_way(tmp_path: Path) -> None:
         await asyncio.sleep(0)  # the write is queued; its commit needs the worker's answer
         assert kv._clear_and_count_now("mine") is None
         await writing
+        assert kv._clear_and_count_now("mine") == (1, 0)
+
+
+async def test_after_a_write_cancelled_on_the_worker_it_declines_until_a_later_one_lands(
+    tmp_path: Path,
+) -> None:
+    async with KVService.open(tmp_path / "kv.sqlite3") as kv:
+        gate = threading.Event()
+        hold = await hold_worker(connection(kv), gate)  # a slow call ahead of the write
+        writing = asyncio.ensure_future(kv.set("mine", "k", 1))
+        for _ in range(10):  # until the write has left the queue for the worker
+            await asyncio.sleep(0)
+            if not kv._backend._pending:  # type: ignore[union-attr]
+                break
+        writing.cancel()  # as a timeout would: its statement stays on the worker's queue
+        with pytest.raises(asyncio.CancelledError):
+            await writing
+        assert kv._clear_and_count_now("mine") is None
+        gate.set()
+        await hold
+        assert kv._clear_and_count_now("mine") is None  # nothing proved it answered yet
+        assert await kv.clear_and_count("mine") == (1, 0)  # the cancelled write did land
+        assert kv._clear_and_count_now("mine") == (0, 0)
+
+
+async def test_it_declines_rather_than_wait_while_another_connection_writes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "kv.sqlite3"
+    async with KVService.open(path) as kv:
+        await kv.set("mine", "k", 1)
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")  # holds the write lock
+            assert kv._clear_and_count_now("mine") is None  # at once: no busy wait
+            other.execute("ROLLBACK")
         assert kv._clear_and_count_now("mine") == (1, 0)
 
 
