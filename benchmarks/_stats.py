@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -58,6 +61,43 @@ def ratio(top: Sample, bottom: Sample) -> Sample:
     """Return the per-round ratio ``top / bottom`` (paired rounds cancel slow patches out)."""
     pairs = zip(top.values, bottom.values, strict=True)
     return Sample(f"{top.name} / {bottom.name}", [a / b for a, b in pairs])
+
+
+def run_recorded(project: Path, *args: str) -> Any:
+    """Run pytest in ``project`` with ``args``; return what its recorder wrote.
+
+    No random order, no cache, no xdist, warnings as errors. The project's conftest gets the
+    file to write in ``BENCH_DURATIONS``; a failed run raises with pytest's output.
+    """
+    record = project / "durations.json"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-W",
+        "error",
+        *args,
+    ]
+    env = {**os.environ, "BENCH_DURATIONS": str(record)}
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark run failed:\n{done.stdout[-4000:]}\n{done.stderr}")
+    return json.loads(record.read_text())
+
+
+def by_test_function(durations: dict[str, float]) -> dict[str, list[float]]:
+    """Group seconds per test by test function, the parametrized cases of each together."""
+    grouped: dict[str, list[float]] = {}
+    for nodeid, seconds in durations.items():
+        grouped.setdefault(nodeid.split("::")[1].split("[")[0], []).append(seconds)
+    return grouped
 
 
 @contextlib.contextmanager

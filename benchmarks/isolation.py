@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from ._stats import TAKE_TURNS, Sample, progress
+from ._stats import TAKE_TURNS, Sample, by_test_function, progress, run_recorded
 
 RECORDER = (
     """
@@ -202,32 +198,7 @@ def _write_tests(project: Path, run: str, names: list[str], tests: int) -> Path:
 
 def _run_strategies(project: Path, test_file: Path, args: list[str]) -> dict[str, float]:
     """Run ``test_file``; return ``{strategy: median seconds per test}`` for this run."""
-    durations = project / "durations.json"
-    env = {**os.environ, "BENCH_DURATIONS": str(durations)}
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(test_file),
-        "-q",
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:xdist",
-        "-W",
-        "error",
-        *args,
-    ]
-    result = subprocess.run(
-        command, cwd=project, env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"benchmark run failed:\n{result.stdout}\n{result.stderr}")
-    by_function: dict[str, list[float]] = {}
-    for nodeid, seconds in json.loads(durations.read_text()).items():
-        by_function.setdefault(nodeid.split("::")[1].split("[")[0], []).append(seconds)
+    by_function = by_test_function(run_recorded(project, str(test_file), *args))
     names = [line.split("# ", 1)[1] for line in test_file.read_text().splitlines() if "# " in line]
     return {name: statistics.median(by_function[f"test_s{i}"]) for i, name in enumerate(names)}
 

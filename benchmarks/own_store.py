@@ -21,17 +21,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from ._report import Figure, Goal
-from ._stats import TAKE_TURNS, Sample, one_cpu, progress
+from ._stats import TAKE_TURNS, Sample, by_test_function, one_cpu, progress, run_recorded
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "how-to" / "own-store.md"
@@ -133,30 +129,9 @@ def write_project(project: Path, tests: int) -> None:
 
 def run_once(project: Path) -> tuple[dict[str, float], float]:
     """Run the suite once; return each kind's median seconds per test, and the calls' median."""
-    record = project / "durations.json"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:xdist",
-        "-W",
-        "error",
-        f"--basetemp={project / 'tmp'}",  # the store's file lives here, on the chosen disk
-    ]
-    env = {**os.environ, "BENCH_DURATIONS": str(record)}
-    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark run failed:\n{done.stdout[-4000:]}\n{done.stderr}")
-    measured = json.loads(record.read_text())
-    by_kind: dict[str, list[float]] = {}
-    for nodeid, seconds in measured["durations"].items():
-        by_kind.setdefault(nodeid.split("::")[1].split("[")[0], []).append(seconds)
+    # The store's file lives in --basetemp, on the chosen disk.
+    measured = run_recorded(project, f"--basetemp={project / 'tmp'}")
+    by_kind = by_test_function(measured["durations"])
     return (
         {name: statistics.median(by_kind[name]) for name in KINDS},
         statistics.median(measured["calls"]),

@@ -33,38 +33,20 @@ if pytest.version_tuple < (8, 0):  # pragma: no cover - checked by hand on pytes
         " -p no:plugin_kv.testing"
     )
 
-from ._fixtures import (
-    KVPluginFactory,
-    kv_isolated_plugin,
-    kv_plugin_factory,
-    kv_service,
-    kv_store,
-    kv_store_url,
-)
-from ._hooks import (
-    pytest_addoption,
-    pytest_configure,
-    pytest_report_header,
-    pytest_runtest_makereport,
-    pytest_sessionfinish,
-    pytest_terminal_summary,
-)
+# What pytest finds in this module: the fixtures and hooks, re-exported (``x as x``) for it.
+from ._fixtures import KVPluginFactory
+from ._fixtures import kv_isolated_plugin as kv_isolated_plugin
+from ._fixtures import kv_plugin_factory as kv_plugin_factory
+from ._fixtures import kv_service as kv_service
+from ._fixtures import kv_store as kv_store
+from ._fixtures import kv_store_url as kv_store_url
+from ._hooks import pytest_addoption as pytest_addoption
+from ._hooks import pytest_configure as pytest_configure
+from ._hooks import pytest_report_header as pytest_report_header
+from ._hooks import pytest_runtest_makereport as pytest_runtest_makereport
+from ._hooks import pytest_sessionfinish as pytest_sessionfinish
+from ._hooks import pytest_terminal_summary as pytest_terminal_summary
 from ._leaks import KVLeakWarning
 from ._stores import NamespaceStore
 
 __all__ = ["KVLeakWarning", "KVPluginFactory", "NamespaceStore"]
-
-_FIXTURES_AND_HOOKS = (
-    kv_isolated_plugin,
-    kv_plugin_factory,
-    kv_service,
-    kv_store,
-    kv_store_url,
-    pytest_addoption,
-    pytest_configure,
-    pytest_report_header,
-    pytest_runtest_makereport,
-    pytest_sessionfinish,
-    pytest_terminal_summary,
-)
-"""What pytest finds in this module; imported here for it, not for callers."""
