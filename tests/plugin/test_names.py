@@ -35,6 +35,13 @@ def test_names_stay_readable() -> None:
     assert _names.build("0123abcd", 3, "test_a[1]", "billing") == "kvt.0123abcd.3.test_a_1.billing"
 
 
+def test_names_are_lowercase_ascii_so_stores_that_fold_case_match_them() -> None:
+    name = _names.build("0123abcd", 7, "test_CountWithPrefix[ÜBER-Case]", "Billing")
+    assert name == "kvt.0123abcd.7.test_countwithprefix_ber-case.billing"
+    assert name == name.lower()
+    assert name.isascii()
+
+
 @pytest.mark.parametrize(
     "foreign",
     [
