@@ -282,7 +282,10 @@ def test_registered_twice_runs_once(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fixed=FIXED_SUITE)
     result = run(pytester, "-p", "plugin_kv.testing")  # and its entry point
     result.assert_outcomes(passed=3)
-    assert len([line for line in result.outlines if line.startswith("plugin-kv: store")]) == 1
+    assert (
+        len([line for line in result.outlines if line.startswith("plugin-kv: kv_service store")])
+        == 1
+    )
 
 
 @pytest.mark.postgres
@@ -292,4 +295,6 @@ def test_postgresql(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_leaky=LEAKY_SUITE, test_fixed=FIXED_SUITE)
     result = run(pytester, f"--kv-url={POSTGRES_URL}")
     result.assert_outcomes(passed=5, failed=1)
-    result.stdout.fnmatch_lines(["plugin-kv: store postgresql://*", "FAILED test_leaky.py::*"])
+    result.stdout.fnmatch_lines(
+        ["plugin-kv: kv_service store postgresql://*", "FAILED test_leaky.py::*"]
+    )

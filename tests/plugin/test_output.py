@@ -65,7 +65,8 @@ def test_a_store_that_cannot_be_opened_shows_one_message_and_no_password(
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "plugin-kv: store postgresql://bot:***@127.0.0.1:1/botdb?password=***; leaks: warn",
+            "plugin-kv: kv_service store postgresql://bot:***@127.0.0.1:1/botdb?password=***;"
+            " leaks: warn",
             "*plugin-kv could not open the store for kv_service: BackendUnavailableError:*",
         ]
     )
@@ -115,7 +116,7 @@ def test_no_password_in_header_failure_warning_or_summary(pytester: pytest.Pytes
     result.assert_outcomes(passed=2, failed=1, warnings=1)
     result.stdout.fnmatch_lines(
         [
-            f"plugin-kv: store postgresql://{user}:***@*; leaks: warn",
+            f"plugin-kv: kv_service store postgresql://{user}:***@*; leaks: warn",
             f"namespaces in postgresql://{user}@*, kept for inspection:",
             f"*test_leaks left data in postgresql://{user}@* outside the namespaces*",
             f"plugin-kv: kept test_pw.py::test_fails: kvt.*.test_fails in postgresql://{user}@*",

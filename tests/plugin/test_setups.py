@@ -81,7 +81,10 @@ def test_enabled_every_way_at_once_registers_once(pytester: pytest.Pytester) -> 
     # The entry point, -p and pytest_plugins, all three: one plugin, one header line.
     result = pytester.runpytest_subprocess("-p", "plugin_kv.testing", "-p", "no:randomly")
     result.assert_outcomes(**SUITE_PASSES)
-    assert len([line for line in result.outlines if line.startswith("plugin-kv: store")]) == 1
+    assert (
+        len([line for line in result.outlines if line.startswith("plugin-kv: kv_service store")])
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,7 +119,7 @@ def test_store_option_beats_ini_beats_environment(
     configure(pytester)
     by_env = pytester.runpytest("-s")
     by_env.stdout.fnmatch_lines(
-        ["plugin-kv: store */from-env.db; leaks: warn", "*URL */from-env.db"]
+        ["plugin-kv: kv_service store */from-env.db; leaks: warn", "*URL */from-env.db"]
     )
 
 

@@ -44,6 +44,7 @@ from ._hooks import pytest_addoption as pytest_addoption
 from ._hooks import pytest_configure as pytest_configure
 from ._hooks import pytest_report_header as pytest_report_header
 from ._hooks import pytest_runtest_makereport as pytest_runtest_makereport
+from ._hooks import pytest_runtest_setup as pytest_runtest_setup
 from ._hooks import pytest_sessionfinish as pytest_sessionfinish
 from ._hooks import pytest_terminal_summary as pytest_terminal_summary
 from ._leaks import KVLeakWarning

@@ -1,4 +1,10 @@
-"""Per-test cleanup: remove the namespaces a test was given, check them empty, find leaks."""
+"""After a test: remove → verify → leaks → keep, one pipeline with one error path.
+
+`after_test` runs the steps in order, awaited in the event loop the test's store works in
+(a loop of pytest-asyncio's, or the run's own); `finish` runs it from synchronous teardown
+code, first clearing what a `KVService` on a file can clear at once, without a loop.
+Whatever the store, `conclude` turns what the steps found into the test's error or warning.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ._leaks import find_leaks
+from ._leaks import find_leaks, report_leaks
 from ._names import LEASE_NAMESPACE
-from ._stores import CheckFailed as _CheckFailed
-from ._stores import Store
+from ._run import Run
+from ._stores import CheckFailed, Cleared, Store
 
 
 @dataclass
 class TestState:
-    """What the fixtures know about one test."""
+    """What the fixtures know about one attempt of one test (a rerun starts afresh)."""
 
     __test__ = False  # not a test class, whatever pytest's naming rules say
 
@@ -31,10 +37,11 @@ class TestState:
     written: dict[str, set[str]] = field(default_factory=dict)
     """Keys the test wrote through `watched`, by namespace."""
     stop_watching: Callable[[], None] | None = None
-    leaks_checked: bool = False
     failed: bool = False
     loop: asyncio.AbstractEventLoop | None = None
     """The event loop the test's store works in, when it belongs to one."""
+    sweep_due: bool = False
+    """Whether this test is the first of its process to use its store: it sweeps it first."""
 
     def record_write(self, plugin: str, keys: list[str]) -> None:
         """Remember keys written through the watched store (a write observer)."""
@@ -53,58 +60,122 @@ class TestState:
             self.stop_watching()
             self.stop_watching = None
 
+    def wrote_outside(self) -> bool:
+        """Return whether the test wrote outside its namespaces, through the watched store."""
+        given = self.given
+        return any(plugin not in given and plugin != LEASE_NAMESPACE for plugin in self.written)
 
-async def remove_namespaces(state: TestState, keep: bool) -> list[str]:
-    """Clear each pending namespace and check it empty (unless ``keep``); return problems."""
-    problems: list[str] = []
+
+@dataclass
+class Findings:
+    """What the steps after a test found."""
+
+    problems: list[str] = field(default_factory=list)
+    """Why the cleanup failed, one line each: the test errors with them."""
+    leaks: dict[str, list[str]] = field(default_factory=dict)
+    """``{namespace: keys}`` the test left outside its namespaces."""
+
+
+async def after_test(run: Run, item: pytest.Item, state: TestState, found: Findings) -> None:
+    """Keep or remove the test's pending namespaces, verifying each; then look for leaks."""
     store = state.store
     pending, state.pending = state.pending, []
-    if store is None or keep:
-        return problems
-    for namespace in pending:
-        try:
-            left = await store.clear_checked(namespace)
-        except _CheckFailed as failed:  # removed, but its emptiness could not be checked
-            problems.append(
-                f"could not check that namespace {namespace!r} in {store.name} is empty:"
-                f" {type(failed.cause).__name__}: {failed.cause}"
-            )
-            continue
-        except Exception as exc:  # the store went away, or its clear is broken: say so
-            problems.append(_not_removed(store, namespace, exc))
-            continue
-        if left:
-            problems.append(_left_behind(store, namespace, left))
-    return problems
+    if store is not None and pending and not _keep(run, item, state, store, pending):
+        for namespace in pending:
+            try:
+                cleared = await store.clear_checked(namespace)
+            except CheckFailed as failed:  # removed, but its emptiness could not be checked
+                found.problems.append(
+                    f"could not check that namespace {namespace!r} in {store.name} is empty:"
+                    f" {type(failed.cause).__name__}: {failed.cause}"
+                )
+                continue
+            except Exception as exc:  # the store went away, or its clear is broken: say so
+                found.problems.append(_not_removed(store, namespace, exc))
+                continue
+            _verify(run, state, store, namespace, cleared, found)
+    if state.watched is not None and run.leaks != "off" and state.wrote_outside():
+        await _look_for_leaks(run, item, state, state.watched, found)
 
 
-def remove_namespaces_now(state: TestState) -> list[str]:
-    """Do `remove_namespaces`' work without an event loop, where the store can; problems.
-
-    A `KVService` on a file clears and counts in one quick call of the calling thread.
-    What cannot be removed that way stays pending, for `remove_namespaces`.
-    """
+def finish(run: Run, item: pytest.Item, state: TestState) -> None:
+    """Run `after_test` from synchronous teardown code, then `conclude`."""
+    __tracebackhide__ = True
+    found = Findings()
     store = state.store
-    if store is None or not store.is_service:
-        return []
-    problems: list[str] = []
-    pending: list[str] = []
-    for namespace in state.pending:
-        try:
-            left = store.clear_checked_now(namespace)
-        except Exception as exc:
-            problems.append(_not_removed(store, namespace, exc))
-            continue
-        if left is None:
-            pending.append(namespace)
-        elif left:
-            problems.append(_left_behind(store, namespace, left))
-    state.pending = pending
-    return problems
+    if store is not None and store.is_service and not _keeping(run, state):
+        pending, state.pending = state.pending, []
+        for namespace in pending:  # a KVService on a file clears at once, without a loop
+            try:
+                cleared = store.clear_checked_now(namespace)
+            except Exception as exc:
+                found.problems.append(_not_removed(store, namespace, exc))
+                continue
+            if cleared is None:
+                state.pending.append(namespace)
+            else:
+                _verify(run, state, store, namespace, cleared, found)
+    if state.pending or (run.leaks != "off" and state.wrote_outside()):
+        run.call(after_test(run, item, state, found))
+    conclude(run, item, state, found)
+
+
+def conclude(run: Run, item: pytest.Item, state: TestState, found: Findings) -> None:
+    """Error the test with every cleanup problem, then report its leaks."""
+    __tracebackhide__ = True
+    if found.problems:
+        pytest.fail("plugin-kv cleanup failed:\n" + "\n".join(found.problems), pytrace=False)
+    if found.leaks and state.watched is not None:
+        report_leaks(item, state.watched.name, found.leaks, run.leaks)
+
+
+def _keeping(run: Run, state: TestState) -> bool:
+    """Return whether the test's namespaces stay, for inspection (``--kv-keep-failed``)."""
+    return run.keep_failed and state.failed
+
+
+def _keep(run: Run, item: pytest.Item, state: TestState, store: Store, pending: list[str]) -> bool:
+    """Record ``pending`` as kept when the test's namespaces stay; return whether they do."""
+    if not _keeping(run, state):
+        return False
+    run.outbox.kept += [f"{item.nodeid}: {name} in {store.name}" for name in pending]
+    return True
+
+
+def _verify(
+    run: Run, state: TestState, store: Store, namespace: str, cleared: Cleared, found: Findings
+) -> None:
+    """Check a cleared namespace is empty; count it for the forgotten-override check."""
+    if cleared.left:
+        found.problems.append(_left_behind(store, namespace, cleared.left))
+    observed = state.watched is store
+    if cleared.removed is not None or observed:
+        run.outbox.handed += 1
+        run.outbox.store = store.name
+        if (cleared.removed or 0) > 0 or (observed and namespace in state.written):
+            run.outbox.written += 1
+
+
+async def _look_for_leaks(
+    run: Run, item: pytest.Item, state: TestState, watched: Store, found: Findings
+) -> None:
+    """Find what the test left outside its namespaces; remember who left it (polluters)."""
+    try:
+        found.leaks = await find_leaks(watched, state.written, set(state.given))
+    except Exception as exc:
+        found.problems.append(f"could not check what the test left in {watched.name}: {exc}")
+        return
+    for namespace, keys in found.leaks.items():
+        left = run.left_by.setdefault(namespace, {})
+        left.update(dict.fromkeys(keys, item.nodeid))
 
 
 def _not_removed(store: Store, namespace: str, exc: Exception) -> str:
-    later = "a later run sweeps it" if store.is_service else "it stays in the store"
+    later = (
+        "a later run sweeps it"
+        if store.is_service or store.can_sweep
+        else "it stays in the store: its kv_store has no list_plugins() for a later run's sweep"
+    )
     return (
         f"could not remove namespace {namespace!r} from {store.name}:"
         f" {type(exc).__name__}: {exc} ({later})"
@@ -112,44 +183,13 @@ def _not_removed(store: Store, namespace: str, exc: Exception) -> str:
 
 
 def _left_behind(store: Store, namespace: str, left: int) -> str:
-    return (
-        f"namespace {namespace!r} in {store.name} still holds {left} keys after"
-        " clearing it: something wrote to it after the test ended"
+    causes = (
+        "something wrote to it after the test ended (a task or thread the test started)"
+        if store.is_service
+        else f"its clear(namespace) did not remove them (does {store.kind}.clear match the"
+        " namespace exactly, as list_keys does?), or something wrote to it after the test ended"
     )
-
-
-def leaks_to_check(state: TestState) -> bool:
-    """Return whether the test wrote outside its namespaces, through the watched store."""
-    if state.leaks_checked or state.watched is None:
-        return False
-    given = state.given
-    return any(plugin not in given and plugin != LEASE_NAMESPACE for plugin in state.written)
-
-
-async def check_leaks(state: TestState) -> tuple[list[str], dict[str, list[str]]]:
-    """Return problems met and ``{namespace: keys}`` the test left outside its namespaces."""
-    if not leaks_to_check(state) or state.watched is None:
-        return [], {}
-    state.leaks_checked = True
-    try:
-        return [], await find_leaks(state.watched, state.written, set(state.given))
-    except Exception as exc:
-        return [f"could not check what the test left in {state.watched.name}: {exc}"], {}
-
-
-async def settle(
-    state: TestState, keep: bool, leaks: bool, remove: bool
-) -> tuple[list[str], dict[str, list[str]]]:
-    """Remove the pending namespaces (if ``remove``), then (if ``leaks``) find leaks."""
-    problems = await remove_namespaces(state, keep) if remove and state.pending else []
-    if not leaks:
-        return problems, {}
-    more, found = await check_leaks(state)
-    return problems + more, found
-
-
-def fail_on(problems: list[str]) -> None:
-    """Error the test with every cleanup problem, when there are any."""
-    __tracebackhide__ = True
-    if problems:
-        pytest.fail("plugin-kv cleanup failed:\n" + "\n".join(problems), pytrace=False)
+    return (
+        f"namespace {namespace!r} in {store.name} still holds {left} keys after clearing it:"
+        f" {causes}"
+    )

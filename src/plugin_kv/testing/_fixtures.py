@@ -12,8 +12,7 @@ import pytest
 
 from plugin_kv import KVService
 
-from ._cleanup import TestState, fail_on, leaks_to_check, remove_namespaces_now, settle
-from ._leaks import report_leaks
+from ._cleanup import Findings, TestState, after_test, conclude, finish
 from ._run import RUN, Run
 
 DEFAULT_FILE_NAME = "plugin-kv.sqlite3"
@@ -56,6 +55,12 @@ def existing_state(item: pytest.Item) -> TestState | None:
     return item.stash.get(_TEST, None)
 
 
+def forget_state(item: pytest.Item) -> None:
+    """Start an attempt of ``item`` afresh: a rerun gets new namespaces, removed after it."""
+    if _TEST in item.stash:
+        del item.stash[_TEST]
+
+
 @pytest.fixture(scope="session")
 def kv_store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Return the URL of the store that kv_service opens (override it to choose per test)."""
@@ -80,9 +85,10 @@ def kv_service(kv_store_url: str, request: pytest.FixtureRequest) -> Iterator[KV
         yield service
     finally:
         state.stop()
-    # Torn down after every fixture that uses it or its namespaces: remove those (unless
-    # they belong to a kv_store of the project's own), check what the test wrote elsewhere.
-    _finish(run, request.node, state, remove=state.store is None or state.store.is_service)
+    # Torn down after every fixture that uses it or its namespaces: the steps after the test,
+    # unless they belong to a kv_store of the project's own (its own teardown runs them).
+    if state.store is None or state.store.is_service:
+        finish(run, request.node, state)
 
 
 @pytest.fixture
@@ -116,62 +122,36 @@ def _bind(run: Run, kv_store: object, request: pytest.FixtureRequest) -> TestSta
     if state.store is None:
         store = state.store = run.store(kv_store)
         if not store.is_service:
-            run.note(store)
+            state.sweep_due = run.meet_own_store(store) and store.can_sweep
             if run.leaks != "off":
                 state.watch(store)
             loops = request.config.stash.get(_LOOPS, None)
             if store.needs_loop and loops:
-                # Its cleanup runs in the test's event loop, before the fixtures it uses.
+                # Its sweep and cleanup run in the test's event loop, around the test and
+                # before the fixtures it uses are torn down.
                 request.getfixturevalue(loops[_test_loop_scope(request.node, loops)])
             else:
-                request.addfinalizer(lambda: _finish(run, request.node, state))
-        # A KVService of the run's: the kv_service fixture removes them at its teardown.
+                if state.sweep_due:
+                    run.call(run.sweep_own_store(store))
+                request.addfinalizer(lambda: finish(run, request.node, state))
+        # A KVService of the run's: the kv_service fixture's teardown runs the steps after it.
     return state
 
 
-def _finish(run: Run, item: pytest.Item, state: TestState, *, remove: bool = True) -> None:
-    """Remove what is left of the test's namespaces, then report leaks (synchronous side)."""
-    __tracebackhide__ = True
-    leaks = run.leaks != "off" and leaks_to_check(state)
-    remove = remove and bool(state.pending)
-    keep = remove and _keeping(run, item, state)
-    problems: list[str] = []
-    found: dict[str, list[str]] = {}
-    if remove and not keep:  # the quick way first, where the store has one
-        problems = remove_namespaces_now(state)
-        remove = bool(state.pending)
-    if remove or leaks:
-        more, found = run.call(settle(state, keep, leaks, remove))
-        problems += more
-    fail_on(problems)
-    if found and state.watched is not None:
-        report_leaks(item, state.watched.name, found, run.leaks)
-
-
 async def _finish_in_loop(run: Run, item: pytest.Item, state: TestState) -> None:
-    """Like `_finish`, from inside the event loop the test's store works in."""
+    """Run the steps after the test inside the event loop its store works in."""
     __tracebackhide__ = True
-    leaks = run.leaks != "off" and leaks_to_check(state)
-    problems, found = await settle(state, _keeping(run, item, state), leaks, True)
+    found = Findings()
+    await after_test(run, item, state, found)
     scope = _fallen_back_from(item)
-    if problems and scope:
-        problems.append(
+    if found.problems and scope:
+        found.problems.append(
             f"(this test runs in pytest-asyncio's {scope}-scoped event loop, but before 0.24"
             " pytest-asyncio has no loop_scope: plugin-kv cleans up a kv_store with coroutine"
             " methods in the test function's own loop; a store bound to the test's loop needs"
             " pytest-asyncio 0.24 or newer)"
         )
-    fail_on(problems)
-    if found and state.watched is not None:
-        report_leaks(item, state.watched.name, found, run.leaks)
-
-
-def _keeping(run: Run, item: pytest.Item, state: TestState) -> bool:
-    if not (run.keep_failed and state.failed and state.pending):
-        return False
-    where = state.store.name if state.store is not None else "its store"
-    run.kept += [f"{item.nodeid}: {name} in {where}" for name in state.pending]
-    return True
+    conclude(run, item, state, found)
 
 
 def _test_loop_scope(item: pytest.Item, loops: dict[str, str]) -> str:
@@ -199,10 +179,13 @@ def _fallen_back_from(item: pytest.Item) -> str | None:
 
 def _loop_fixture(scope: str, name: str) -> Callable[..., Any]:
     async def cleanup_in_loop(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+        run = request.config.stash[RUN]
         state = test_state(request.node)
         state.loop = asyncio.get_running_loop()
+        if state.sweep_due and state.store is not None:
+            await run.sweep_own_store(state.store)
         yield
-        await _finish_in_loop(request.config.stash[RUN], request.node, state)
+        await _finish_in_loop(run, request.node, state)
 
     cleanup_in_loop.__name__ = cleanup_in_loop.__qualname__ = name
     cleanup_in_loop.__doc__ = f"Clean up a test's namespaces in its {scope}-scoped event loop."

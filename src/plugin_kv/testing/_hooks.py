@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator
-from typing import Any, cast
+from collections.abc import Coroutine, Generator
+from typing import Any, TypeVar, cast
 
 import pytest
 
 from . import _snapshots
 from ._cleanup import TestState
-from ._fixtures import existing_state, register_loop_fixtures
-from ._leaks import LeakMode
+from ._fixtures import existing_state, forget_state, register_loop_fixtures
+from ._leaks import LeakMode, find_polluters
 from ._redact import redact
 from ._run import RUN, Run
+from ._stores import Store
+
+T = TypeVar("T")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,11 +59,15 @@ def pytest_configure(config: pytest.Config) -> None:
     url = config.getoption("kv_url") or config.getini("kv_url") or os.environ.get("PLUGIN_KV_URL")
     keep = config.getoption("kv_keep_failed")
     register_loop_fixtures(config)
-    config.stash[RUN] = Run(
+    run = config.stash[RUN] = Run(
         url=url or None,
         leaks=cast(LeakMode, leaks),
         keep_failed=bool(config.getini("kv_keep_failed") if keep is None else keep),
     )
+    name = "plugin_kv.testing.gatherer"
+    if config.pluginmanager.has_plugin(name):  # configured again: gather into the new run
+        config.pluginmanager.unregister(name=name)
+    config.pluginmanager.register(_Gatherer(run), name)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -70,7 +77,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     default = "one SQLite file for the run, in its base temp directory"
     store = redact(run.url) if run.url else default
-    return f"plugin-kv: store {store}; leaks: {run.leaks}"
+    return f"plugin-kv: kv_service store {store}; leaks: {run.leaks}"
 
 
 @pytest.hookimpl(trylast=True)  # after pytest tears down an interrupted test's fixtures
@@ -87,19 +94,31 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             print(f"plugin-kv: {problem}", file=sys.stderr)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Start each attempt of a test afresh (pytest-rerunfailures runs one item again)."""
+    forget_state(item)
+
+
+class _Gatherer:
+    """Gathers the facts each test's process sent for the end of the run (xdist: workers')."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Merge the facts a report carries into the run's summary."""
+        facts = getattr(report, "plugin_kv", None)
+        if isinstance(facts, dict):
+            self.run.summary.merge(facts)
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Report namespaces kept for inspection, stale ones swept, and what is off."""
     run = config.stash.get(RUN, None)
     if run is None:
         return
-    # What workers said is off for their stores (xdist: their summaries are not shown).
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            notes = getattr(report, "plugin_kv_notes", None)
-            if isinstance(notes, dict):
-                for kind, lines in notes.items():
-                    run.notes.setdefault(str(kind), [str(line) for line in lines])
-    for line in run.summary_lines():
+    for line in run.summary.lines():
         terminalreporter.write_line(f"plugin-kv: {line}")
 
 
@@ -112,14 +131,18 @@ def pytest_runtest_makereport(
     state = existing_state(item)
     if state is None:
         return report
-    notes = item.config.stash[RUN].take_unsent_notes() if state.store is not None else {}
-    if notes:  # a report attribute reaches xdist's controller, which prints the summary
-        report.plugin_kv_notes = notes  # type: ignore[attr-defined]
+    run = item.config.stash[RUN]
+    facts = run.take_outbox()
+    if facts:  # a report attribute reaches xdist's controller, which prints the summary
+        report.plugin_kv = facts  # type: ignore[attr-defined]
     if report.failed:
         state.failed = True
-        if state.pending and report.when in ("setup", "call"):
-            run = item.config.stash[RUN]
-            report.sections.append(("plugin-kv data", _snapshot_section(run, state)))
+        if report.when in ("setup", "call"):
+            if state.pending:
+                report.sections.append(("plugin-kv data", _snapshot_section(run, state)))
+            polluters = _polluters_section(run, item, state)
+            if polluters:
+                report.sections.append(("plugin-kv polluters", polluters))
     return report
 
 
@@ -132,11 +155,7 @@ def _snapshot_section(run: Run, state: TestState) -> str:
     async def take_all() -> list[_snapshots.Snapshot]:
         return [await _snapshots.take(store, namespace) for namespace in state.pending]
 
-    loop = state.loop
-    if store.needs_loop and loop is not None and not loop.is_closed() and not loop.is_running():
-        snapshots = loop.run_until_complete(take_all())  # where the store works
-    else:
-        snapshots = run.call(take_all())
+    snapshots = _in_store_loop(run, state, store, take_all())
     fate = "kept for inspection" if run.keep_failed else "removed after the test"
     lines = [f"namespaces in {store.name}, {fate}:"]
     for snapshot in snapshots:
@@ -146,11 +165,37 @@ def _snapshot_section(run: Run, state: TestState) -> str:
     return redact("\n".join(lines))
 
 
+def _polluters_section(run: Run, item: pytest.Item, state: TestState) -> str:
+    """Name the tests that left data where the failed test wrote, or return ""."""
+    watched = state.watched
+    touched = [plugin for plugin in state.written if plugin in run.left_by]
+    if watched is None or not touched:
+        return ""
+    try:
+        lines = _in_store_loop(
+            run, state, watched, find_polluters(watched, run.left_by, touched, item.nodeid)
+        )
+    except Exception as exc:
+        return f"could not check what other tests left in {watched.name}: {exc}"
+    return redact("\n".join(lines))
+
+
+def _in_store_loop(
+    run: Run, state: TestState, store: Store, coroutine: Coroutine[Any, Any, T]
+) -> T:
+    """Run ``coroutine`` in the event loop ``store`` works in (the test's), else the run's."""
+    loop = state.loop
+    if store.needs_loop and loop is not None and not loop.is_closed() and not loop.is_running():
+        return loop.run_until_complete(coroutine)
+    return run.call(coroutine)
+
+
 __all__ = [
     "pytest_addoption",
     "pytest_configure",
     "pytest_report_header",
     "pytest_runtest_makereport",
+    "pytest_runtest_setup",
     "pytest_sessionfinish",
     "pytest_terminal_summary",
 ]

@@ -1,10 +1,12 @@
 """Leases of live test processes, and the sweep of what crashed runs left behind.
 
-Each test process holds a lease in every store it opens (namespace `LEASE_NAMESPACE`, key:
-its token), renewed from a thread of its own while the process lives, however long a test
-runs. A run sweeps the namespaces of processes whose lease is gone, or names a process on
-this machine that has exited: what crashed runs left behind. Live runs, even on other
-machines, keep their lease, so their namespaces stay.
+Each test process holds a lease in every `KVService` store it opens (namespace
+`LEASE_NAMESPACE`, key: its token), renewed from a thread of its own while the process
+lives, however long a test runs. A run sweeps the namespaces of processes whose lease is
+gone, or names a process on this machine that has exited: what crashed runs left behind, and
+what ended runs kept with ``--kv-keep-failed``. Live runs, even on other machines, keep
+their lease, so their namespaces stay. A store of a project's own holds no lease: the proof
+comes from this machine's record of its runs instead (`_registry`), through the same `sweep`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from plugin_kv import KVService
 
 from . import _names
 from ._redact import redact
+from ._stores import Store
 
 LEASE_SECONDS = 3600.0
 """How long a lease outlives its last renewal: a crashed run on another machine is swept
@@ -155,24 +159,39 @@ async def release(service: KVService, token: str) -> None:
 
 
 async def sweep_stale(service: KVService, own_token: str) -> list[str]:
-    """Remove namespaces of processes that ended without cleaning up, and only those.
+    """Remove the namespaces on ``service`` of processes whose lease proves them over.
+
+    A process is over when its lease is gone (expired or released) or names a process on
+    this machine that has exited; its lease, if any, goes too.
+    """
+
+    async def lease_is_over(token: str) -> bool:
+        lease = await service.get(_names.LEASE_NAMESPACE, token)
+        over = lease is None or process_is_gone(lease)
+        if over and lease is not None:
+            await service.delete(_names.LEASE_NAMESPACE, token)
+        return over
+
+    return await sweep(Store(service), own_token, lease_is_over)
+
+
+async def sweep(
+    store: Store, own_token: str, is_over: Callable[[str], Awaitable[bool]]
+) -> list[str]:
+    """Remove the namespaces of ``store`` whose owner ``is_over``, and only those; list them.
 
     A namespace belongs to the process whose token `plugin_kv.testing._names.owner` finds in
-    it. It is stale when that process's lease is gone (expired or released) or names a
-    process on this machine that has exited.
+    it; a name the fixtures did not build has no owner and is never touched.
     """
     verdicts: dict[str, bool] = {}
     swept: list[str] = []
-    for namespace in await service.list_plugins():
+    for namespace in await store.list_plugins():
         token = _names.owner(namespace)
         if token is None or token == own_token:
             continue
         if token not in verdicts:
-            lease = await service.get(_names.LEASE_NAMESPACE, token)
-            verdicts[token] = lease is None or process_is_gone(lease)
-            if verdicts[token] and lease is not None:
-                await service.delete(_names.LEASE_NAMESPACE, token)
+            verdicts[token] = await is_over(token)
         if verdicts[token]:
-            await service.clear(namespace)
+            await store.clear(namespace)
             swept.append(namespace)
     return swept

@@ -33,13 +33,18 @@ def new_token() -> str:
     return secrets.token_hex(4)
 
 
+def is_token(text: str) -> bool:
+    """Return whether ``text`` is a process token (see `new_token`)."""
+    return _TOKEN.fullmatch(text) is not None
+
+
 def build(token: str, counter: int, test_name: str, label: str = "") -> str:
     """Return the namespace number ``counter`` of process ``token`` for ``test_name``.
 
     At most `LIMIT` characters of ``a-z 0-9 _ - .``, whatever the test name holds; the test
     name (and ``label``) stay readable, lowercased, as far as they fit.
     """
-    if not _TOKEN.fullmatch(token):
+    if not is_token(token):
         raise ValueError(f"invalid process token {token!r}: use 8 hex digits (new_token())")
     head = f"{PREFIX}{token}.{counter}."
     readable = _readable(test_name) or "test"

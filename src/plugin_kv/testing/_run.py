@@ -5,19 +5,86 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 import pytest
 
 from plugin_kv import KVError, KVService
 
-from . import _leases, _names
+from . import _leases, _names, _registry
 from ._leaks import LeakMode
 from ._redact import redact
 from ._stores import Store
 
 T = TypeVar("T")
+
+
+OWN_STORE_PAGE = "the guide's page 'Isolate tests of your own store' (docs/how-to/own-store.md)"
+"""Where a reader learns to override `kv_store`."""
+
+
+@dataclass
+class Summary:
+    """What the end of the run says, merged from the test reports of every process.
+
+    Each process gathers its facts in its own `Run.outbox`; they travel on test reports
+    (`Run.take_outbox`), so that xdist's controller, which prints the summary, hears every
+    worker's.
+    """
+
+    kept: list[str] = field(default_factory=list)
+    """``"<test id>: <namespace> in <store>"`` of each namespace kept for inspection."""
+    swept: list[str] = field(default_factory=list)
+    """Namespaces removed because the runs that made them are over."""
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    """What is off for each kind of `kv_store`, and why."""
+    problems: list[str] = field(default_factory=list)
+    """What went wrong outside any one test (a sweep that failed)."""
+    handed: int = 0
+    """Namespaces handed out whose use the fixtures can judge (see `written`)."""
+    written: int = 0
+    """How many of those the tests wrote to: zero means `kv_store` is not their store."""
+    store: str = ""
+    """The `kv_store` the namespaces were handed out from (the last one seen)."""
+
+    def merge(self, facts: dict[str, Any]) -> None:
+        """Add the facts one process sent (see `as_facts`)."""
+        self.kept += [str(entry) for entry in facts.get("kept", [])]
+        self.swept += [str(entry) for entry in facts.get("swept", [])]
+        self.problems += [str(entry) for entry in facts.get("problems", [])]
+        for kind, lines in dict(facts.get("missing", {})).items():
+            self.missing.setdefault(str(kind), [str(line) for line in lines])
+        self.handed += int(facts.get("handed", 0))
+        self.written += int(facts.get("written", 0))
+        self.store = str(facts.get("store") or self.store)
+
+    def as_facts(self) -> dict[str, Any]:
+        """Return the facts as plain JSON data, to travel on a test report."""
+        return {key: value for key, value in asdict(self).items() if value}
+
+    def lines(self) -> list[str]:
+        """Return what the end of the run should say, one line each."""
+        lines = [redact(f"kept {entry}") for entry in self.kept]
+        if self.swept:
+            lines.append(
+                f"swept {len(self.swept)} namespaces left by runs that are over: "
+                + ", ".join(self.swept[:5])
+                + (" ..." if len(self.swept) > 5 else "")
+            )
+        lines += [redact(problem) for problem in self.problems]
+        for kind, off in self.missing.items():
+            lines += [f"kv_store {kind}: {line}" for line in off]
+        if self.handed and not self.written:
+            lines.append(
+                redact(
+                    f"the tests were handed {self.handed} namespaces of kv_store ({self.store}),"
+                    " but nothing was ever written to them there: if your tests write to a store"
+                    " of their own, override the kv_store fixture to return it (see"
+                    f" {OWN_STORE_PAGE})"
+                )
+            )
+        return lines
 
 
 @dataclass
@@ -30,11 +97,16 @@ class Run:
     token: str = field(default_factory=_names.new_token)
     counter: int = 0
     services: dict[str, KVService] = field(default_factory=dict)
-    kept: list[str] = field(default_factory=list)
-    swept: list[str] = field(default_factory=list)
-    notes: dict[str, list[str]] = field(default_factory=dict)
-    """What is off for each kind of custom store, said once."""
-    unsent: dict[str, list[str]] = field(default_factory=dict)
+    outbox: Summary = field(default_factory=Summary)
+    """Facts for the end of the run, not yet sent on a test report."""
+    summary: Summary = field(default_factory=Summary)
+    """Facts every process sent: what the end of this run says."""
+    left_by: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``{namespace: {key: test id}}``: data tests left outside their namespaces (polluters)."""
+    own_kinds: set[str] = field(default_factory=set)
+    """Kinds of `kv_store` of the project's own met so far (each swept and described once)."""
+    registry: _registry.Registry | None = None
+    """This machine's record of its runs, once a store of the project's own is used."""
     service_stores: dict[int, Store] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop | None = None
     keeper: _leases.LeaseKeeper = field(init=False)
@@ -81,7 +153,7 @@ class Run:
             self.services[url] = service
             self.call(_leases.take_lease(service, self.token))
             self.keeper.keep(url)  # renews it from now on
-            self.swept.extend(self.call(_leases.sweep_stale(service, self.token)))
+            self.outbox.swept += self.call(_leases.sweep_stale(service, self.token))
         return service
 
     def store(self, target: object) -> Store:
@@ -98,34 +170,53 @@ class Run:
         self.counter += 1
         return _names.build(self.token, self.counter, test_name, label)
 
-    def note(self, store: Store) -> None:
-        """Remember, once per kind of store, what is off for it and why."""
-        kind = type(store.target).__qualname__
-        if kind not in self.notes:
-            self.notes[kind] = store.off()
-            self.unsent[kind] = self.notes[kind]
+    def meet_own_store(self, store: Store) -> bool:
+        """Take note of a `kv_store` of the project's own; return True the first time per kind.
 
-    def take_unsent_notes(self) -> dict[str, list[str]]:
-        """Return the notes not yet passed on in a test report (for xdist's controller)."""
-        unsent, self.unsent = self.unsent, {}
-        return unsent
+        The first time, its missing features are noted for the summary, and this process is
+        recorded as running (`_registry`), before it hands out any namespace of the store.
+        """
+        if store.kind in self.own_kinds:
+            return False
+        self.own_kinds.add(store.kind)
+        self.outbox.missing[store.kind] = store.missing_features()
+        if self.registry is None:
+            self.registry = _registry.Registry()
+            self.registry.start(self.token)
+            self.registry.forget_old()
+        return True
 
-    def summary_lines(self) -> list[str]:
-        """Return what the end of the run should say about kept and swept namespaces."""
-        lines = [redact(f"kept {entry}") for entry in self.kept]
-        if self.swept:
-            lines.append(
-                f"swept {len(self.swept)} namespaces left by runs that ended without cleanup: "
-                + ", ".join(self.swept[:5])
-                + (" ..." if len(self.swept) > 5 else "")
+    async def sweep_own_store(self, store: Store) -> None:
+        """Remove the namespaces ``store`` holds of runs this machine's record proves over."""
+        registry = self.registry
+        if registry is None or not store.can_sweep:
+            return
+
+        async def recorded_over(token: str) -> bool:
+            return registry.is_over(token)
+
+        try:
+            self.outbox.swept += await _leases.sweep(store, self.token, recorded_over)
+        except Exception as exc:
+            self.outbox.problems.append(
+                f"could not sweep kv_store {store.name}: {type(exc).__name__}: {exc}"
             )
-        for kind, off in self.notes.items():
-            lines += [f"kv_store {kind}: {line}" for line in off]
-        return lines
+
+    def take_outbox(self) -> dict[str, Any]:
+        """Return the facts not yet sent, as plain data for a test report, and forget them."""
+        facts, self.outbox = self.outbox.as_facts(), Summary()
+        return facts
 
     def close(self) -> list[str]:
         """Give up the lease and close every store this process opened; return failures."""
         errors = self.keeper.stop()  # first, so that it renews no lease given up below
+        if self.registry is not None:
+            try:
+                self.registry.end(self.token)
+            except OSError as exc:
+                errors.append(
+                    f"could not record this run's end in {self.registry.directory}: {exc}"
+                )
         for service in self.services.values():
             if service.closed:
                 continue

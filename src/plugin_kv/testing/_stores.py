@@ -2,15 +2,16 @@
 
 A store is any object with ``clear(namespace)``, and optionally ``list_keys(namespace)``;
 each may be a coroutine function or a plain one. `KVService` is such a store. More methods
-turn more on (see `Store.capabilities`): ``observe_writes(observer)`` the leak check,
-``get_many(namespace, keys)`` the values in failure snapshots.
+turn more on (see `Store.missing_features`): ``observe_writes(observer)`` the leak check and
+the polluters' names, ``get_many(namespace, keys)`` the values in failure snapshots,
+``list_plugins()`` the sweep of namespaces that ended runs left behind.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import pytest
 
@@ -42,14 +43,16 @@ class NamespaceStore(Protocol):
 
     Optional, each a coroutine function or a plain one: ``list_keys(namespace) -> list[str]``
     (checks the cleanup, lists keys in failure snapshots), ``get_many(namespace, keys) ->
-    dict`` (values in failure snapshots), ``observe_writes(observer) -> stop`` (leak check).
+    dict`` (values in failure snapshots), ``list_plugins() -> list[str]`` (the sweep of
+    namespaces left by runs that ended), ``observe_writes(observer) -> stop`` (leak check and
+    polluters: call ``observer(namespace, keys)`` after each write).
     """
 
     def clear(self, plugin: str, /) -> Any:
         """Remove every key of namespace ``plugin``."""
 
 
-async def settle(value: T | Awaitable[T]) -> T:
+async def resolved(value: T | Awaitable[T]) -> T:
     """Return ``value``, awaiting it first when it is awaitable."""
     if inspect.isawaitable(value):
         return await value
@@ -73,10 +76,11 @@ class Store:
         self._clear: Callable[[str], Any] = clear
         self._list_keys = _method(store, "list_keys")
         self._get_many = _method(store, "get_many")
+        self._list_plugins = _method(store, "list_plugins")
         self.observe_writes = _method(store, "observe_writes")
         self.needs_loop = not self.is_service and any(
             inspect.iscoroutinefunction(method)
-            for method in (self._clear, self._list_keys, self._get_many)
+            for method in (self._clear, self._list_keys, self._get_many, self._list_plugins)
             if method is not None
         )
         """Whether its calls are coroutines that may belong to the test's event loop."""
@@ -89,11 +93,21 @@ class Store:
         return _describe(self.target)
 
     @property
+    def kind(self) -> str:
+        """Name the store's type: what is off is said once per kind of store."""
+        return type(self.target).__qualname__
+
+    @property
     def can_list(self) -> bool:
         """Whether the store can list a namespace's keys."""
         return self._list_keys is not None
 
-    def off(self) -> list[str]:
+    @property
+    def can_sweep(self) -> bool:
+        """Whether the store can list its namespaces, so that a run can sweep ended runs'."""
+        return self._list_plugins is not None
+
+    def missing_features(self) -> list[str]:
         """Return what is off for this store, and why, one line each."""
         if self.is_service:
             return []
@@ -107,19 +121,21 @@ class Store:
                 "leak check off: it has no observe_writes(observer) calling observer(namespace,"
                 " keys) after each write"
             )
-        lines.append(
-            "sweep of crashed runs off: only plugin-kv's own stores carry the leases it needs"
-        )
+        if self._list_plugins is None:
+            lines.append(
+                "sweep off (namespaces of crashed runs and --kv-keep-failed data stay): it has"
+                " no list_plugins() returning the namespaces that hold keys"
+            )
         return lines
 
     async def clear(self, namespace: str) -> None:
         """Remove every key of ``namespace``."""
-        await settle(self._clear(namespace))
+        await resolved(self._clear(namespace))
 
     async def list_keys(self, namespace: str) -> list[str]:
         """Return the keys of ``namespace``; a wrong return type is a `TypeError` naming it."""
         assert self._list_keys is not None
-        keys = await settle(self._list_keys(namespace))
+        keys = await resolved(self._list_keys(namespace))
         if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
             raise TypeError(
                 f"{self.name}.list_keys({namespace!r}) returned {_short_repr(keys)}:"
@@ -127,37 +143,52 @@ class Store:
             )
         return keys
 
+    async def list_plugins(self) -> list[str]:
+        """Return the store's namespaces; a wrong return type is a `TypeError` naming it."""
+        assert self._list_plugins is not None
+        plugins = await resolved(self._list_plugins())
+        if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+            raise TypeError(
+                f"{self.name}.list_plugins() returned {_short_repr(plugins)}: it must return"
+                " a list of str (the namespaces that hold keys)"
+            )
+        return plugins
+
     async def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any] | None:
         """Return ``{key: value}`` for ``keys``, or None when the store cannot give values."""
         if self._get_many is None:
             return None
-        found = await settle(self._get_many(namespace, list(keys)))
+        found = await resolved(self._get_many(namespace, list(keys)))
         return found if isinstance(found, dict) else None
 
-    async def clear_checked(self, namespace: str) -> int | None:
-        """Clear ``namespace``; return how many keys it still holds (None: cannot tell)."""
+    async def clear_checked(self, namespace: str) -> Cleared:
+        """Clear ``namespace``, then count what it still holds where the store can tell."""
         if self.is_service:
             service: KVService = self.target  # type: ignore[assignment]
-            _, left = await service.clear_and_count(namespace)
-            return left
-        await self.clear(namespace)
+            return Cleared(*await service.clear_and_count(namespace))
+        returned = await resolved(self._clear(namespace))
+        removed = returned if type(returned) is int else None  # a count, where clear gives one
         if self._list_keys is None:
-            return None
+            return Cleared(removed, None)
         try:
-            return len(await self.list_keys(namespace))
+            return Cleared(removed, len(await self.list_keys(namespace)))
         except Exception as exc:
             raise CheckFailed(exc) from exc
 
-    def clear_checked_now(self, namespace: str) -> int | None:
-        """`clear_checked` without an event loop, for a `KVService` that can; else None.
-
-        Returns the keys left, or None when it did nothing (use `clear_checked` then).
-        """
+    def clear_checked_now(self, namespace: str) -> Cleared | None:
+        """`clear_checked` without an event loop, for a `KVService` that can; else None."""
         if not self.is_service:
             return None
         service: KVService = self.target  # type: ignore[assignment]
         done = service._clear_and_count_now(namespace)
-        return None if done is None else done[1]
+        return None if done is None else Cleared(*done)
+
+
+class Cleared(NamedTuple):
+    """What clearing a namespace found: keys removed and keys left (None: not known)."""
+
+    removed: int | None
+    left: int | None
 
 
 class CheckFailed(Exception):
