@@ -2,10 +2,12 @@
 
 Commands:
     test     every check: ruff, mypy, actionlint and check-jsonschema over the workflows,
-             pytest tests, pytest docs, mkdocs build --strict; then the unit, contract,
-             plugin and reliability tests again in ``.venv-lowest``, with every direct
-             dependency at its declared floor (``constraints/lowest.txt``); then
-             ``tests/floor`` in ``.venv-plugin-floor``, the plugin's own floor
+             pytest tests (tests/packaging among them: the sdist and the wheel built,
+             the wheel installed alone outside the checkout and run), pytest docs,
+             mkdocs build --strict; then the unit, contract, plugin and reliability
+             tests again in ``.venv-lowest``, with every direct dependency at its
+             declared floor (``constraints/lowest.txt``); then ``tests/floor`` in
+             ``.venv-plugin-floor``, the plugin's own floor
              (``constraints/plugin-floor.txt``: pytest 8.0, pytest-asyncio 0.23)
     docs     serve the guide at http://127.0.0.1:8000
     bench    run the benchmarks (python -m benchmarks)

@@ -3,6 +3,10 @@
 ``LEAKY_SUITE`` shares one namespace ("found 11"); ``FIXED_SUITE`` gives each test its own.
 """
 
+LEAK_WARNING = "ignore:.*outside the namespaces it was given:UserWarning"
+"""The filter that lets the leaky suite run under ``filterwarnings = error``: it writes outside
+its namespaces on purpose, and its failure is the point."""
+
 LEAKY_SUITE = """
 import pytest
 

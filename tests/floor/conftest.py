@@ -13,18 +13,16 @@ import pytest
 
 from plugin_kv_dev import POSTGRES_URL, REQUIRE_POSTGRES
 from plugin_kv_dev.postgres import import_driver, postgres_unavailable
+from plugin_kv_dev.suites import LEAK_WARNING
 
 import_driver()  # before any pytester run: see its docstring
-__all__ = ["POSTGRES_URL", "postgres_unavailable"]
+__all__ = ["LEAK_WARNING", "POSTGRES_URL", "postgres_unavailable"]
 
 ASYNCIO = tuple(int(part) for part in importlib.metadata.version("pytest-asyncio").split(".")[:2])
 """The installed pytest-asyncio's (major, minor)."""
 
 OWN_DEPRECATIONS = "ignore::DeprecationWarning:pytest_asyncio"
 """pytest-asyncio 0.23 on Python 3.14 calls asyncio functions deprecated there: not ours."""
-
-LEAK_WARNING = "ignore:.*outside the namespaces it was given:UserWarning"
-"""The leaky suite writes outside its namespaces on purpose: its failure is the point."""
 
 
 def configure(pytester: pytest.Pytester, *, mode: str = "strict", filters: str = "") -> None:
