@@ -11,8 +11,9 @@ import pytest
 
 from plugin_kv import KVService
 from plugin_kv_dev import inner_config
+from plugin_kv_dev.suites import LEAK_WARNING
 
-INNER_FILTERS = ("error", "ignore:.*outside the namespaces it was given:UserWarning")
+INNER_FILTERS = ("error", LEAK_WARNING)
 
 
 def configure(
