@@ -13,13 +13,16 @@ Fixtures:
     kv_store_url: the store `kv_service` opens; override it to run against other stores.
 
 Every namespace a test was given is removed from ``kv_store`` after it, then checked empty
-where the store can list it, also when the test fails. A failed test's report shows what
-its namespaces held. A test that asks for none of these fixtures opens no store.
+where the store can list it, also when the test fails, and for every attempt of a rerun
+test. A failed test's report shows what its namespaces held, and names the tests that left
+data where it wrote. A test that asks for none of these fixtures opens no store.
 
-One module per job: ``_hooks`` (options, header, failure snapshots, end of run),
-``_fixtures``, ``_names`` (the namespace format, built and parsed), ``_leases`` (leases and
-the sweep of crashed runs), ``_cleanup``, ``_leaks``, ``_snapshots``, ``_stores`` (what a
-``kv_store`` offers), ``_redact`` (no passwords in output), ``_run`` (per-run state).
+One module per job: ``_hooks`` (options, header, failure reports, end of run), ``_fixtures``,
+``_cleanup`` (the steps after a test: remove, verify, leaks, keep), ``_names`` (the namespace
+format, built and parsed), ``_leases`` (leases and the sweep), ``_registry`` (this machine's
+record of its runs: the sweep's proof on a store of your own), ``_leaks`` (leaks and their
+polluters), ``_snapshots``, ``_stores`` (what a ``kv_store`` offers), ``_redact`` (no secrets
+in output), ``_run`` (per-run state and what the end of the run says).
 """
 
 from __future__ import annotations
