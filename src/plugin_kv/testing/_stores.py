@@ -149,15 +149,8 @@ class Store:
             raise CheckFailed(exc) from exc
 
     def clear_checked_now(self, namespace: str) -> int | None:
-        """`clear_checked` without an event loop, for a `KVService` that can; else None.
-
-        Returns the keys left, or None when it did nothing (use `clear_checked` then).
-        """
-        if not self.is_service:
-            return None
-        service: KVService = self.target  # type: ignore[assignment]
-        done = service._clear_and_count_now(namespace)
-        return None if done is None else done[1]
+        """Return None: every store is cleared by `clear_checked`, in an event loop."""
+        return None
 
 
 class CheckFailed(Exception):
