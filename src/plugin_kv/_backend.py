@@ -58,4 +58,3 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections; safe to call twice."""
-
