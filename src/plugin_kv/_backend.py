@@ -45,13 +45,10 @@ class Backend(Protocol):
         """Remove every key in ``[low, high)`` at once; return how many were live."""
 
     def clear_and_count(self, plugin: str, now: float) -> Awaitable[tuple[int, int]]:
-        """Remove every key of ``plugin``, then count its live keys, in one round trip.
+        """Remove every key of ``plugin``, then count its live keys, as one job.
 
         Returns (live keys removed, live keys left): keys left were written meanwhile.
         """
-
-    def clear_and_count_now(self, plugin: str, now: float) -> tuple[int, int] | None:
-        """`clear_and_count` in the calling thread, without an event loop; None if it cannot."""
 
     def plugin_sizes(self, now: float) -> Awaitable[dict[str, int]]:
         """Return the number of live keys of every plugin that has one."""
@@ -61,6 +58,3 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections; safe to call twice."""
-
-    def abandon(self) -> None:
-        """Release what would outlive a service dropped without `close` (from a finalizer)."""

@@ -128,6 +128,8 @@ SELECT plugin, count(*) FROM plugin_kv_entries
 """
 _PURGE = "DELETE FROM plugin_kv_entries WHERE expires_at <= $1"
 
+_CONNECTIONS_PER_LOOP = 10
+"""Calls of one event loop at once; more wait for a free connection (up to the timeout)."""
 _HAS_PORT = re.compile(r":\d+$")
 _UNAVAILABLE_SQLSTATES = (
     "08",  # connection exception
@@ -252,32 +254,30 @@ class _Lend:
 class PostgresBackend:
     """Keys in one PostgreSQL table keyed by (plugin, key), both ``COLLATE "C"``."""
 
-    def __init__(self, driver: ModuleType, dsn: str, *, timeout: float, max_size: int) -> None:
+    def __init__(self, driver: ModuleType, dsn: str, *, timeout: float) -> None:
         """Remember where to connect; use `PostgresBackend.open`."""
         self._driver = driver
         self._dsn = dsn
         self._timeout = timeout
         named = "application_name" in urllib.parse.parse_qs(urllib.parse.urlsplit(dsn).query)
         self._settings = {} if named else {"application_name": "plugin-kv"}
-        self._max_size = max_size
         self._loops: dict[asyncio.AbstractEventLoop, _LoopConnections] = {}
         self._closed = False
         self.url, self._where = _describe(dsn)
 
     @classmethod
-    async def open(cls, url: str, *, timeout: float = 10.0, max_size: int = 10) -> PostgresBackend:
+    async def open(cls, url: str, *, timeout: float = 10.0) -> PostgresBackend:
         """Connect to the database at ``url`` and create the table if it is missing.
 
         Args:
             url: ``postgresql://user[:password]@host[:port]/database[?setting=value]``.
             timeout: Seconds to wait for a connection, a free pooled connection, or a result.
-            max_size: Connections per event loop.
 
         Raises:
             MissingDependencyError: asyncpg (the ``postgres`` extra) is not installed.
             BackendUnavailableError: the server cannot be reached or refuses the login.
         """
-        backend = cls(_import_asyncpg(), url, timeout=timeout, max_size=max_size)
+        backend = cls(_import_asyncpg(), url, timeout=timeout)
         try:
             await backend._create_schema()
         except BaseException:
@@ -359,10 +359,6 @@ class PostgresBackend:
                 left = await con.fetchval(_COUNT_FROM, plugin, "", now)
         return int(live), int(left)
 
-    def clear_and_count_now(self, plugin: str, now: float) -> None:
-        """Return None: asyncpg has no blocking calls, so use `clear_and_count`."""
-        return None
-
     async def plugin_sizes(self, now: float) -> dict[str, int]:
         """Return the live key count of every plugin that has one."""
         with self._errors("list_plugins"):
@@ -390,9 +386,6 @@ class PostgresBackend:
             else:
                 _abandon(loop, entry)
 
-    def abandon(self) -> None:
-        """Nothing to stop: asyncpg runs no thread, and its connections close when collected."""
-
     def _connection(self) -> _Lend:
         """``async with``: a connection of the running loop, waiting at most the timeout."""
         return _Lend(self)
@@ -405,7 +398,7 @@ class PostgresBackend:
         entry = self._loops.get(loop)
         if entry is None:
             self._drop_closed_loops()
-            entry = _LoopConnections(loop, asyncio.Semaphore(self._max_size))
+            entry = _LoopConnections(loop, asyncio.Semaphore(_CONNECTIONS_PER_LOOP))
             self._loops[loop] = entry
             entry.watcher = self._close_with_loop(loop)
             await entry.watcher.asend(None)

@@ -165,16 +165,6 @@ class KVService:
         _rules.check_plugin(plugin)
         return await self._open().clear_and_count(plugin, self._clock())
 
-    def _clear_and_count_now(self, plugin: str) -> tuple[int, int] | None:
-        """`clear_and_count` without an event loop, where the backend can; else None.
-
-        For the pytest fixtures' cleanup, which runs in synchronous teardown code.
-        """
-        if self._backend is None:
-            return None
-        _rules.check_plugin(plugin)
-        return self._backend.clear_and_count_now(plugin, self._clock())
-
     async def list_plugins(self) -> list[str]:
         """Return the sorted names of the plugins that hold live keys."""
         return list(await self.plugin_sizes())
@@ -231,18 +221,14 @@ class KVService:
         return f"<KVService {self.url} {state}>"
 
     def __del__(self) -> None:
-        """Warn about a service that was never closed, and stop what it left running."""
-        backend = getattr(self, "_backend", None)
-        if backend is not None:
-            try:
-                warnings.warn(
-                    f"{self!r} was never closed: use 'async with KVService.open(...)'"
-                    " or 'await kv.close()'",
-                    ResourceWarning,
-                    stacklevel=2,
-                )
-            finally:
-                backend.abandon()
+        """Warn about a service that was never closed (its backend stops what it started)."""
+        if getattr(self, "_backend", None) is not None:
+            warnings.warn(
+                f"{self!r} was never closed: use 'async with KVService.open(...)'"
+                " or 'await kv.close()'",
+                ResourceWarning,
+                stacklevel=2,
+            )
 
     def _open(self) -> Backend:
         if self._backend is None:

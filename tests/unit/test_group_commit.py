@@ -1,9 +1,8 @@
 """Group commit on SQLite: writes issued together share one statement, and still fail alone.
 
 To make a batch certain (not a matter of thread timing), a test holds the connection's worker
-thread in a SQL function waiting on a `threading.Event` while it issues its writes, then lets
-it go: every write is then pending when the flush runs. The statements the worker ran are read
-back through SQLite's trace callback. Both go through aiosqlite's public API.
+thread while it issues its writes, then lets it go; the statements the worker ran are read
+back through SQLite's trace callback (helpers in `plugin_kv_dev.sqlite`).
 """
 
 from __future__ import annotations
@@ -16,56 +15,14 @@ from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from plugin_kv import BackendError, KVService, ServiceClosedError
-from plugin_kv._sqlite import SQLiteBackend
+from plugin_kv_dev.sqlite import connection, held, hold_worker, trace
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.own_store]
 
 PLUGIN = "group-commit"
-
-
-def connection(kv: KVService) -> aiosqlite.Connection:
-    inner = kv._backend
-    assert isinstance(inner, SQLiteBackend)
-    return inner._connection
-
-
-async def trace(kv: KVService) -> list[str]:
-    """Return a list that fills with every statement the worker thread runs from now on."""
-    statements: list[str] = []
-    await connection(kv).set_trace_callback(statements.append)
-    return statements
-
-
-async def hold_worker(db: aiosqlite.Connection, gate: threading.Event) -> asyncio.Future[Any]:
-    """Queue a call that keeps ``db``'s worker thread busy until ``gate`` is set."""
-    await db.create_function("kv_test_hold", 0, lambda: gate.wait(60))
-    hold = asyncio.ensure_future(db.execute_fetchall("SELECT kv_test_hold()"))
-    await asyncio.sleep(0)  # one scheduling step: the hold is now queued on the worker
-    return hold
-
-
-@asynccontextmanager
-async def held(kv: KVService) -> AsyncIterator[list[Any]]:
-    """Hold the worker thread while the body queues writes; then wait for all of them.
-
-    The body appends each write's future (or task) to the yielded list; they are gathered,
-    with exceptions returned, once the worker is let go.
-    """
-    gate = threading.Event()
-    hold = await hold_worker(connection(kv), gate)
-    started: list[Any] = []  # the futures; once gathered, their outcomes
-    try:
-        yield started
-    finally:
-        # Release the worker after the tasks created in the body have taken their first step
-        # (which queues their write): callbacks and task steps run in the order scheduled.
-        asyncio.get_running_loop().call_soon(gate.set)
-        await hold
-    started[:] = await asyncio.gather(*started, return_exceptions=True)
 
 
 def inserts(statements: list[str]) -> list[str]:
@@ -132,27 +89,26 @@ async def test_concurrent_writes_share_one_statement(path: Path) -> None:
             spawn(started, kv.delete(PLUGIN, "k:0"))
             spawn(started, kv.set_many(PLUGIN, {"a": 1, "b": 2}))
         assert started == [None] * 50 + [True, None]
-        # The 50 sets as one statement (one autocommit transaction), then the delete, then
-        # the set_many: in the order issued, with no BEGIN or COMMIT around them.
-        written = inserts(statements)
-        assert len(written) == 2
-        assert rows_in(written[0]) == 50
+        # The first set went to the worker at once; the 49 issued while it was there as one
+        # statement (one autocommit transaction), then the delete, then the set_many: in the
+        # order issued, with no BEGIN or COMMIT around them.
+        assert [rows_in(s) for s in inserts(statements)] == [1, 49, 2]
         assert not any(s.startswith(("BEGIN", "COMMIT", "SAVEPOINT")) for s in statements)
         assert await kv.count(PLUGIN) == 51
 
 
-async def test_writes_issued_in_one_turn_share_one_flush_without_a_hold(path: Path) -> None:
+async def test_writes_issued_together_share_a_statement_after_the_first(path: Path) -> None:
     async with KVService.open(path) as kv:
         statements = await trace(kv)
         await asyncio.gather(*(kv.set(PLUGIN, f"k:{n}", n) for n in range(50)))
-        assert [rows_in(s) for s in inserts(statements)] == [50]
+        assert [rows_in(s) for s in inserts(statements)] == [1, 49]  # the first went at once
 
 
 async def test_sets_of_one_key_issued_together_keep_their_order(path: Path) -> None:
     async with KVService.open(path) as kv:
         statements = await trace(kv)
         await asyncio.gather(*(kv.set(PLUGIN, "k", n) for n in range(20)))
-        assert len(inserts(statements)) == 1
+        assert len(inserts(statements)) == 2  # the first at once, then the 19 others
         assert await kv.get(PLUGIN, "k") == 19
 
 
@@ -203,7 +159,8 @@ async def test_a_failing_write_fails_only_its_own_call(
             spawn(started, kv.set_many(PLUGIN, {"batch:1": 1, "batch:2": "poison"}))
             for n in range(5):
                 spawn(started, kv.set(PLUGIN, f"after:{n}", n))
-        # One shared statement failed; then each write ran alone, in the order issued.
+        # The first write went at once; the shared statement of the others failed, then
+        # each of them ran alone, in the order issued.
         # (SQLite traces a statement again for each firing of the file's trigger.)
         assert len(dict.fromkeys(inserts(statements))) == 1 + 12
         outcomes = dict(zip(range(len(started)), started, strict=True))
@@ -267,15 +224,17 @@ async def test_close_commits_the_writes_still_pending(
         await kv.set(PLUGIN, "late", 1)
 
 
-async def test_backend_refuses_writes_once_closing(path: Path) -> None:
+async def test_calls_issued_once_closing_are_refused(path: Path) -> None:
     kv = await KVService.open(path)
-    inner = kv._backend
-    assert isinstance(inner, SQLiteBackend)
-    await kv.close()
-    with pytest.raises(ServiceClosedError, match="is closed"):
-        await inner.set_many(PLUGIN, [("k", "1", None)])
-    with pytest.raises(ServiceClosedError, match="is closed"):
-        await inner.count(PLUGIN, "", None, 0.0)
+    async with held(kv) as started:
+        spawn(started, kv.set(PLUGIN, "before", 1))
+        spawn(started, kv.close())
+        spawn(started, kv.set(PLUGIN, "late", 1))
+        spawn(started, kv.count(PLUGIN))
+    assert started[:2] == [None, None]
+    for refused in started[2:]:
+        assert isinstance(refused, ServiceClosedError)
+        assert "is closed" in str(refused)
 
 
 async def test_a_cancelled_write_does_not_disturb_the_others(path: Path) -> None:

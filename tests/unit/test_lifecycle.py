@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from plugin_kv import (
+    BackendError,
     BackendUnavailableError,
     InvalidOptionError,
     InvalidURLError,
@@ -213,3 +214,57 @@ async def test_an_unclosed_service_stops_its_worker_thread(tmp_path: Path) -> No
     for worker in workers:
         await asyncio.to_thread(worker.join, 60)
         assert not worker.is_alive()
+
+
+_CLOSED_THEN_LOOP_CLOSED = """
+import asyncio, gc, sys
+from plugin_kv import KVService
+
+async def use(path):
+    kv = await KVService.open(path)
+    await kv.set("p", "k", 1)
+    assert await kv.get("p", "k") == 1
+    await kv.close()
+
+loop = asyncio.new_event_loop()
+loop.run_until_complete(use(sys.argv[1]))
+if sys.argv[2] == "shutdown":
+    loop.run_until_complete(loop.shutdown_asyncgens())
+loop.close()
+del loop
+gc.collect()
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("asyncgens", ["shutdown", "left"])
+async def test_closing_a_service_then_its_loop_prints_nothing(
+    tmp_path: Path, asyncgens: str
+) -> None:
+    """With or without ``loop.shutdown_asyncgens()``: `close` retires what it set up."""
+    script = tmp_path / "closed.py"
+    script.write_text(textwrap.dedent(_CLOSED_THEN_LOOP_CLOSED))
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-W",
+            "always",
+            "-X",
+            "dev",
+            str(script),
+            str(tmp_path / "kv.db"),
+            asyncgens,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "done\n", "")
+
+
+async def test_sqlite_older_than_3_35_is_refused_at_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(BackendError, match=r"SQLite '3\.34\.1'; plugin-kv needs SQLite 3\.35"):
+        await KVService.open()

@@ -1,9 +1,9 @@
 """After a test: remove → verify → leaks → keep, one pipeline with one error path.
 
-`after_test` runs the steps in order, awaited in the event loop the test's store works in
-(a loop of pytest-asyncio's, or the run's own); `finish` runs it from synchronous teardown
-code, first clearing what a `KVService` on a file can clear at once, without a loop.
-Whatever the store, `conclude` turns what the steps found into the test's error or warning.
+`after_test` runs the steps in order, awaited in the event loop the test's store works in:
+a loop of pytest-asyncio's (`_fixtures`), or the run's own (`finish`, from synchronous
+teardown code). Whatever the store, `conclude` turns what the steps found into the test's
+error or warning.
 """
 
 from __future__ import annotations
@@ -99,23 +99,10 @@ async def after_test(run: Run, item: pytest.Item, state: TestState, found: Findi
 
 
 def finish(run: Run, item: pytest.Item, state: TestState) -> None:
-    """Run `after_test` from synchronous teardown code, then `conclude`."""
+    """Run `after_test` from synchronous teardown code, in the run's own loop; `conclude`."""
     __tracebackhide__ = True
     found = Findings()
-    store = state.store
-    if store is not None and store.is_service and not _keeping(run, state):
-        pending, state.pending = state.pending, []
-        for namespace in pending:  # a KVService on a file clears at once, without a loop
-            try:
-                cleared = store.clear_checked_now(namespace)
-            except Exception as exc:
-                found.problems.append(_not_removed(store, namespace, exc))
-                continue
-            if cleared is None:
-                state.pending.append(namespace)
-            else:
-                _verify(run, state, store, namespace, cleared, found)
-    if state.pending or (run.leaks != "off" and state.wrote_outside()):
+    if state.pending or (state.watched is not None and state.wrote_outside()):
         run.call(after_test(run, item, state, found))
     conclude(run, item, state, found)
 
@@ -129,14 +116,9 @@ def conclude(run: Run, item: pytest.Item, state: TestState, found: Findings) -> 
         report_leaks(item, state.watched.name, found.leaks, run.leaks)
 
 
-def _keeping(run: Run, state: TestState) -> bool:
-    """Return whether the test's namespaces stay, for inspection (``--kv-keep-failed``)."""
-    return run.keep_failed and state.failed
-
-
 def _keep(run: Run, item: pytest.Item, state: TestState, store: Store, pending: list[str]) -> bool:
-    """Record ``pending`` as kept when the test's namespaces stay; return whether they do."""
-    if not _keeping(run, state):
+    """Keep a failed test's namespaces with ``--kv-keep-failed``, noting them; say if kept."""
+    if not (run.keep_failed and state.failed):
         return False
     run.outbox.kept += [f"{item.nodeid}: {name} in {store.name}" for name in pending]
     return True

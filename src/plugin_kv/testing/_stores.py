@@ -175,14 +175,6 @@ class Store:
         except Exception as exc:
             raise CheckFailed(exc) from exc
 
-    def clear_checked_now(self, namespace: str) -> Cleared | None:
-        """`clear_checked` without an event loop, for a `KVService` that can; else None."""
-        if not self.is_service:
-            return None
-        service: KVService = self.target  # type: ignore[assignment]
-        done = service._clear_and_count_now(namespace)
-        return None if done is None else Cleared(*done)
-
 
 class Cleared(NamedTuple):
     """What clearing a namespace found: keys removed and keys left (None: not known)."""
