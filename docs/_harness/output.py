@@ -1,14 +1,9 @@
 """Reading a run's output: stable stand-ins for what changes, and ``output-of`` excerpts.
 
-A shown output block is an excerpt of the real output: its lines must appear in the run's
-output, in order, each equal to a whole output line once both sides have their run-to-run
-details replaced by the stand-ins of `STAND_INS` (and paths by `path_stand_ins`). Nothing is
-a wildcard: a block shows exactly what a reader would see, stand-ins included.
-
-`pytest docs/ --update-examples` rewrites a drifted block with `update_excerpt`: a line still
-printed stays; a line no longer printed becomes the most similar real line between its
-neighbours (one line for one line, so the block keeps its length and the page its line
-numbers); a line with no similar real line is reported, to be fixed by hand.
+A shown block is an excerpt: its lines appear in the run's output, in order, each a whole
+line once run-to-run details are replaced by the stand-ins of `STAND_INS` (paths by
+`path_stand_ins`). Nothing is a wildcard. `update_excerpt` brings a drifted block up to date
+(``--update-examples``), one line for one line.
 """
 
 from __future__ import annotations
@@ -17,7 +12,8 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
+
+from plugin_kv.testing._names import TOKEN_PATTERN
 
 BASETEMP_STAND_IN = "/tmp/pytest-0"
 """What the inner run's base temporary directory (where the default store lives) is shown as."""
@@ -30,7 +26,7 @@ STAND_INS: tuple[tuple[re.Pattern[str], str], ...] = (
     # durations: "3 passed in 1.87s (0:00:01)", "--durations" lines, "took 0.25s"
     (re.compile(r"(?<![\w.])\d+\.\d+s\b(?: \(\d+:\d\d:\d\d\))?"), "0.12s"),
     # the process token in a test namespace; its counter (the .<n>.) is kept
-    (re.compile(r"\bkvt\.[0-9a-f]{8}\."), f"kvt.{TOKEN_STAND_IN}."),
+    (re.compile(rf"\bkvt\.{TOKEN_PATTERN}\."), f"kvt.{TOKEN_STAND_IN}."),
     # random seeds (pytest-randomly, Hypothesis)
     (re.compile(r"(--randomly-seed=|--hypothesis-seed=|@seed\()\d+"), r"\g<1>1234"),
     # process ids
@@ -78,20 +74,19 @@ def separator_line(title: str, fill: str, width: int = WIDTH) -> str:
     return line + fill if len(line) + 1 <= width else line
 
 
-def normalise_output(text: str, paths: Iterable[tuple[str, str]] = ()) -> list[str]:
+def normalise_output(text: str, paths: Sequence[tuple[str, str]] = ()) -> list[str]:
     """Return the lines of a run's output, each normalised."""
-    pairs = list(paths)
-    return [normalise(line, pairs) for line in text.splitlines()]
+    return [normalise(line, paths) for line in text.splitlines()]
 
 
 def missing_line(block: Sequence[str], output: Sequence[str]) -> int | None:
     """Return the index of the first block line not found in order in ``output``, or None."""
     position = 0
     for index, line in enumerate(block):
-        try:
-            position = output.index(line, position) + 1
-        except ValueError:
+        found = _find(output, line, position)
+        if found is None:
             return index
+        position = found + 1
     return None
 
 
@@ -109,59 +104,34 @@ def update_excerpt(block: Sequence[str], output: Sequence[str]) -> Update:
 
     Each block line found (as a whole line, at or after the previous one's place) stays. A
     line not found is replaced by the real line most like it that lies between the previous
-    block line's place and the next found block line's place: a line that matches it as an
-    ``fnmatch`` pattern (how blocks were written before stand-ins) or contains it wins,
+    block line's place and the next found block line's place: a line that contains it wins,
     else the most similar one, if at least `SIMILAR` alike. Otherwise the line stays and is
     reported in `Update.unplaced`.
     """
-    lines = list(block)
-    unplaced: list[int] = []
-    position = 0
+    lines, unplaced, position = list(block), [], 0
     for index, line in enumerate(block):
         found = _find(output, line, position)
-        if found is not None:
-            position = found + 1
-            continue
-        end = _next_anchor(block, index + 1, output, position)
-        choice = _closest(line, output, position, end)
-        if choice is None:
-            unplaced.append(index)
-            continue
-        lines[index] = output[choice]
-        position = choice + 1
+        if found is None:
+            later = (_find(output, other, position) for other in block[index + 1 :])
+            end = next((f for f in later if f is not None), len(output))
+            found = _closest(line, output, position, end)
+            if found is None:
+                unplaced.append(index)
+                continue
+            lines[index] = output[found]
+        position = found + 1
     return Update(lines, unplaced)
 
 
 def _find(output: Sequence[str], line: str, start: int) -> int | None:
-    try:
-        return output.index(line, start)
-    except ValueError:
-        return None
-
-
-def _next_anchor(block: Sequence[str], index: int, output: Sequence[str], start: int) -> int:
-    """Return where the next block line still found in ``output`` is (or the output's end)."""
-    for line in block[index:]:
-        found = _find(output, line, start)
-        if found is not None:
-            return found
-    return len(output)
+    return output.index(line, start) if line in output[start:] else None
 
 
 def _closest(line: str, output: Sequence[str], start: int, end: int) -> int | None:
     candidates = [i for i in range(start, end) if output[i].strip()]
-    if "*" in line:  # as blocks were written before stand-ins: only * was a wildcard
-        pattern = re.sub(r"[\[\]?]", lambda m: f"[{m.group()}]", line)
-        for i in candidates:
-            if fnmatchcase(output[i], pattern):
-                return i
-    bare = line.strip("* ")
-    for i in candidates:
-        if bare and bare in output[i]:
-            return i
-    best, best_ratio = None, SIMILAR
-    for i in candidates:
-        ratio = difflib.SequenceMatcher(None, line, output[i]).ratio()
-        if ratio >= best_ratio:
-            best, best_ratio = i, ratio
-    return best
+    containing = [i for i in candidates if line.strip() in output[i]]
+    if containing:
+        return containing[0]
+    ratios = {i: difflib.SequenceMatcher(None, line, output[i]).ratio() for i in candidates}
+    best = max(candidates, key=ratios.__getitem__, default=None)
+    return best if best is not None and ratios[best] >= SIMILAR else None

@@ -180,6 +180,91 @@ def test_update_examples_rewrites_print_lines(project: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
+DRIFTED_PRINTS = """\
+# Page
+
+```py {title="one.py"}
+print("one")
+#> one, as it printed long ago
+#> over two lines
+```
+
+!!! note "In an admonition"
+    ```py {title="two.py"}
+    import asyncio
+
+
+    async def main() -> None:
+        print("two", [1, 2])
+        #> 2
+
+
+    asyncio.run(main())
+    ```
+
+```py {title="three.py"}
+print([f"item number {n}" for n in range(7)])
+#> []
+```
+
+```py {title="four.py"}
+print(4)
+```
+"""
+
+RESTORED_PRINTS = """\
+# Page
+
+```py {title="one.py"}
+print("one")
+#> one
+```
+
+!!! note "In an admonition"
+    ```py {title="two.py"}
+    import asyncio
+
+
+    async def main() -> None:
+        print("two", [1, 2])
+        #> two [1, 2]
+
+
+    asyncio.run(main())
+    ```
+
+```py {title="three.py"}
+print([f"item number {n}" for n in range(7)])
+\"\"\"
+[
+    'item number 0',
+    'item number 1',
+    'item number 2',
+    'item number 3',
+    'item number 4',
+    'item number 5',
+    'item number 6',
+]
+\"\"\"
+```
+
+```py {title="four.py"}
+print(4)
+#> 4
+```
+"""
+
+
+def test_update_examples_restores_drifted_print_lines_under_xdist(
+    project: pytest.Pytester,
+) -> None:
+    # four examples on one page, each with #> lines of another length than the truth
+    result = run_docs(project, DRIFTED_PRINTS, "-n", "2", "--update-examples")
+    result.assert_outcomes(passed=5)
+    assert (project.path / "docs" / "page.md").read_text("utf-8") == RESTORED_PRINTS
+    project.runpytest_subprocess("docs", "-n", "2").assert_outcomes(passed=5)
+
+
 def test_lint_failure_names_the_page_line(project: pytest.Pytester) -> None:
     page = """\
     # Page
@@ -322,16 +407,14 @@ def test_a_wildcard_is_not_a_pattern(project: pytest.Pytester) -> None:
 def test_update_examples_restores_an_output_line_edited_by_hand(project: pytest.Pytester) -> None:
     page = (
         LEAKY_PAGE.replace("found 2\nFAILED", "found 3\nFAILED")
-        .replace(SUMMARY, "*1 failed*")
+        .replace(SUMMARY, "1 failed, 2 passed")  # shortened by hand
         .replace("```text {output-of", "!!! example\n    ```text {output-of")
     )
     lines = page.split("\n")
     start = lines.index("!!! example")
     lines[start + 2 : start + 6] = ["    " + line for line in lines[start + 2 : start + 6]]
     result = run_docs(project, "\n".join(lines), "--update-examples")
-    result.stdout.fnmatch_lines(
-        ["docs: 1 output blocks to update", "  docs/page.md:29: output block rewritten"]
-    )
+    result.stdout.fnmatch_lines(["docs: 1 fences to rewrite", "  docs/page.md:28: rewritten"])
     result.assert_outcomes(passed=3)
     text = (project.path / "docs" / "page.md").read_text("utf-8")
     assert text.endswith(

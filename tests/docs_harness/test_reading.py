@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from textwrap import dedent
 
 import pytest
-
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-sys.path.insert(0, str(DOCS))  # the harness is a package of docs/, as `pytest docs/` sees it
-
-from _harness.output import (  # noqa: E402
+from _harness.edits import Edit, apply_edits, body_edit
+from _harness.output import (
     missing_line,
     normalise,
     normalise_output,
@@ -19,15 +15,17 @@ from _harness.output import (  # noqa: E402
     separator_line,
     update_excerpt,
 )
-from _harness.pages import (  # noqa: E402
+from _harness.pages import (
     Page,
     check_settings,
-    markdown_fences,
     pages_to_check,
     parse_info,
     parse_outcome,
+    read_fences,
     read_page,
+    unread_fences,
 )
+from _harness.running import describe_error
 
 # -- fence lines and settings ----------------------------------------------------------------
 
@@ -48,9 +46,17 @@ def test_parse_info_takes_the_language_from_a_class() -> None:
 def test_parse_info_reports_a_repeated_setting_and_bad_syntax() -> None:
     _, _, errors = parse_info('py {test="run" test="skip"}')
     assert errors == ["setting 'test' is given twice"]
-    _, _, errors = parse_info('py {title="x.py" oops}')
-    assert len(errors) == 1
-    assert errors[0].startswith("cannot read 'oops}' in the fence line") or "oops" in errors[0]
+    syntax = 'write settings in braces after the language: ```py {title="x.py" test="run"}'
+    assert parse_info('py {title="x.py" oops}') == (
+        "py",
+        {"title": "x.py"},
+        [f"cannot read 'oops' in the fence line: {syntax}"],
+    )
+    assert parse_info('py title="x.py"') == (
+        "py",
+        {},
+        [f"cannot read the fence line 'py title=\"x.py\"': {syntax}"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -98,7 +104,7 @@ def test_parse_outcome_rejects_what_it_cannot_read(text: str) -> None:
 # -- fences -----------------------------------------------------------------------------------
 
 
-def test_markdown_fences_finds_fences_inside_admonitions_with_their_page_lines() -> None:
+def test_read_fences_reads_admonitions_tabs_and_long_fences_with_page_lines() -> None:
     text = dedent(
         """\
         # Page
@@ -108,21 +114,42 @@ def test_markdown_fences_finds_fences_inside_admonitions_with_their_page_lines()
             print(1)
             ```
 
-        ~~~markdown
+        === "Tab"
+
+            ```py {title="Tab.py"}
+            print(2)
+            ```
+
+        ````markdown
         ```py
         shown, not run
         ```
-        ~~~
+        ````
         """
     )
-    fences = markdown_fences(text)
-    assert [(f.line, f.end_line, f.info, f.is_python) for f in fences] == [
-        (4, 6, "py", True),
-        (8, 12, "markdown", False),
+    fences = read_fences(text, Path("page.md"))
+    assert [(f.start_line, f.end_line, f.prefix, f.indent, f.source) for f in fences] == [
+        (4, 6, "py", 4, "print(1)\n"),
+        (10, 12, 'py {title="Tab.py"}', 4, "print(2)\n"),
+        (14, 18, "markdown", 0, "```py\nshown, not run\n```\n"),
     ]
+    assert all(f.path == Path("page.md") for f in fences)
 
 
-def test_read_page_reads_output_blocks_with_their_lines(tmp_path: Path) -> None:
+def test_unread_fences_names_fence_lines_outside_fences_and_unclosed_fences() -> None:
+    lines = ["# Page", "", "    ```py", "    print(1)", "    ```", "", "```py", "print(2)", ""]
+    page = Page(Path("page.md"), "page.md", lines)
+    problems = unread_fences(page, read_fences("\n".join(lines), page.path))
+    assert [problem.split(" is ")[0] for problem in problems] == [
+        "page.md:3: '```py'",
+        "page.md:5: '```'",
+        "page.md:7: the fence '```py'",
+    ]
+    assert problems[0].endswith("(4 spaces under !!!, ???, ===)")
+    assert problems[2] == "page.md:7: the fence '```py' is never closed"
+
+
+def test_read_page_gives_a_run_its_output_blocks(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     page = docs / "page.md"
@@ -150,10 +177,8 @@ def test_read_page_reads_output_blocks_with_their_lines(tmp_path: Path) -> None:
     assert read.problems == []
     (example,) = read.examples
     (output,) = example.outputs
-    assert output.line == 9
-    assert output.lines == ["test_x.py .", "====== 1 passed in 0.12s ======"]
-    assert output.line_numbers == [10, 12]
-    assert output.raw == ["    test_x.py .", "    ====== 1 passed in 0.12s ======"]
+    assert (output.start_line, output.indent) == (9, 4)
+    assert output.source == "test_x.py .\n\n====== 1 passed in 0.12s ======\n"
 
 
 def test_read_page_reports_an_output_block_of_no_run(tmp_path: Path) -> None:
@@ -236,17 +261,11 @@ def test_update_excerpt_keeps_found_lines_and_replaces_drifted_ones() -> None:
     block = [
         "E       AssertionError: found 12",
         "E       assert 11 == 3",
-        "*1 failed, 2 passed in *",
+        "1 failed, 2 passed",  # shortened by hand
     ]
     update = update_excerpt(block, OUTPUT)
     assert update.lines == [OUTPUT[1], OUTPUT[2], OUTPUT[4]]
     assert update.unplaced == []
-
-
-def test_update_excerpt_reads_an_old_wildcard_line_with_only_star_special() -> None:
-    output = ["test_x.py ..                                [100%]", "== 2 passed in 0.12s =="]
-    update = update_excerpt(["test_x.py ..*[100%]", "*2 passed*"], output)
-    assert update.lines == output
 
 
 def test_update_excerpt_looks_only_between_the_neighbours() -> None:
@@ -308,7 +327,7 @@ def test_settings_errors_name_page_and_line(tmp_path: Path) -> None:
     assert problem.startswith("docs/page.md:11: unknown setting 'output_of' on a fence that is not")
 
 
-def test_a_four_backtick_fence_that_hides_an_example_is_a_problem(tmp_path: Path) -> None:
+def test_a_four_backtick_fence_shows_fences_as_text_and_hides_no_example(tmp_path: Path) -> None:
     page = read(
         tmp_path,
         """\
@@ -325,17 +344,24 @@ def test_a_four_backtick_fence_that_hides_an_example_is_a_problem(tmp_path: Path
         ```
         """,
     )
-    assert any(
-        p.startswith("docs/page.md:9: pytest-examples did not find the Python fence ```py:")
-        and "four-backtick" in p
-        for p in page.problems
-    )
+    assert page.problems == []
+    assert [(e.test_id, e.code.start_line) for e in page.examples] == [
+        ("docs/page.md:example-1", 9)
+    ]
 
 
-def test_a_tilde_python_fence_is_a_problem(tmp_path: Path) -> None:
+def test_a_tilde_python_fence_is_an_example(tmp_path: Path) -> None:
     page = read(tmp_path, "# Page\n\n~~~python\nprint(2)\n~~~\n")
-    (problem,) = page.problems
-    assert problem.startswith("docs/page.md:3: the Python fence ~~~python is never run:")
+    assert page.problems == []
+    assert [(e.code.start_line, e.code.source) for e in page.examples] == [(3, "print(2)\n")]
+
+
+def test_a_fence_read_as_indented_code_is_a_problem(tmp_path: Path) -> None:
+    page = read(tmp_path, "# Page\n\nText:\n\n    ```py\n    print(2)\n    ```\n")
+    assert [p.split(" is ")[0] for p in page.problems] == [
+        "docs/page.md:5: '```py'",
+        "docs/page.md:7: '```'",
+    ]
     assert page.examples == []
 
 
@@ -357,7 +383,9 @@ def test_fences_shown_in_a_tilde_block_are_not_examples(tmp_path: Path) -> None:
         """,
     )
     assert page.problems == []
-    assert [(e.test_id, e.line) for e in page.examples] == [("docs/page.md:example-1", 9)]
+    assert [(e.test_id, e.code.start_line) for e in page.examples] == [
+        ("docs/page.md:example-1", 9)
+    ]
 
 
 def test_examples_in_admonitions_and_tabs_are_found(tmp_path: Path) -> None:
@@ -385,7 +413,11 @@ def test_examples_in_admonitions_and_tabs_are_found(tmp_path: Path) -> None:
         """,
     )
     assert page.problems == []
-    assert [(e.line, e.kind) for e in page.examples] == [(5, "run"), (11, "run"), (16, "skip")]
+    assert [(e.code.start_line, e.kind) for e in page.examples] == [
+        (5, "run"),
+        (11, "run"),
+        (16, "skip"),
+    ]
 
 
 def test_an_unused_file_and_an_orphan_output_are_problems(tmp_path: Path) -> None:
@@ -465,25 +497,57 @@ def test_pages_to_check_are_the_readme_then_the_docs_sorted(tmp_path: Path) -> N
 # -- rewriting pages (--update-examples) ------------------------------------------------------
 
 
-def test_apply_updates_finds_a_block_moved_by_print_updates(tmp_path: Path) -> None:
-    from _harness.running import OutputUpdate, apply_updates
-
-    page = tmp_path / "page.md"
-    page.write_text("# Page\n\n#> inserted by a print update\n\n```text\n  old 1\nkept\n```\n")
-    update = OutputUpdate("page.md", [4, 5], ["  old 1", "kept"], ["  new 1", "kept"])
-    assert OutputUpdate.from_json(update.to_json()) == update
-    assert apply_updates(tmp_path, [update]) == ["page.md:6: output block rewritten"]
-    assert (
-        page.read_text()
-        == "# Page\n\n#> inserted by a print update\n\n```text\n  new 1\nkept\n```\n"
+def test_edits_of_one_page_apply_together_whatever_their_length(tmp_path: Path) -> None:
+    path = tmp_path / "page.md"
+    text = "# Page\n\n!!! note\n    ```py\n    print(1)\n    #> 0\n    #> 0\n    ```\n\n"
+    text += "```text\nold\n```\n"
+    path.write_text(text, "utf-8")
+    page = read_page(path, tmp_path)
+    python, output = read_fences(text, path)
+    edits = [body_edit(page, python, "print(1)\n#> 1\n"), body_edit(page, output, "new\n\nlines\n")]
+    assert edits[0] == Edit(
+        "page.md", 4, ["    print(1)", "    #> 0", "    #> 0"], ["    print(1)", "    #> 1"]
+    )
+    assert apply_edits(tmp_path, edits) == ["page.md:4: rewritten", "page.md:10: rewritten"]
+    assert path.read_text("utf-8") == (
+        "# Page\n\n!!! note\n    ```py\n    print(1)\n    #> 1\n    ```\n\n"
+        "```text\nnew\n\nlines\n```\n"
     )
 
 
-def test_apply_updates_leaves_a_page_whose_block_changed(tmp_path: Path) -> None:
-    from _harness.running import OutputUpdate, apply_updates
+def test_an_edit_of_a_page_changed_meanwhile_is_not_applied(tmp_path: Path) -> None:
+    path = tmp_path / "page.md"
+    path.write_text("```text\nold\n```\n", "utf-8")
+    (fence,) = read_fences(path.read_text("utf-8"), path)
+    edit = body_edit(read_page(path, tmp_path), fence, "new\n")
+    path.write_text("```text\nedited meanwhile\n```\n", "utf-8")
+    assert apply_edits(tmp_path, [edit]) == ["page.md:1: not rewritten, the page changed meanwhile"]
+    assert path.read_text("utf-8") == "```text\nedited meanwhile\n```\n"
 
-    page = tmp_path / "page.md"
-    page.write_text("```text\nedited meanwhile\n```\n")
-    update = OutputUpdate("page.md", [2], ["old"], ["new"])
-    assert apply_updates(tmp_path, [update]) == ["page.md:2: not rewritten, the page changed"]
-    assert page.read_text() == "```text\nedited meanwhile\n```\n"
+
+# -- describing a failure ---------------------------------------------------------------------
+
+
+def test_describe_error_maps_the_example_files_lines_to_the_page(tmp_path: Path) -> None:
+    page = read(tmp_path, "# Page\n\n```py\nx = 1\nraise ValueError(x)\n```\n")
+    (example,) = page.examples
+    python_file = tmp_path / "example.py"
+    with pytest.raises(ValueError, match="1") as raised:
+        exec(compile(example.code.source, str(python_file), "exec"), {})
+    assert describe_error(raised.value, example, python_file).splitlines() == [
+        "docs/page.md:5: example docs/page.md:example-1 raised ValueError: 1",
+        "example traceback (most recent call last):",
+        "  docs/page.md:5 in <module>",
+        "      raise ValueError(x)",
+    ]
+
+
+def test_describe_error_places_a_syntax_error_on_the_page(tmp_path: Path) -> None:
+    page = read(tmp_path, "# Page\n\n```py\nx = (\n```\n")
+    (example,) = page.examples
+    python_file = tmp_path / "example.py"
+    with pytest.raises(SyntaxError) as raised:
+        compile(example.code.source, str(python_file), "exec")
+    described = describe_error(raised.value, example, python_file).splitlines()
+    assert described[0].startswith("docs/page.md:4: example docs/page.md:example-1 raised ")
+    assert described[-2:] == ["example traceback (most recent call last):", "  docs/page.md:4"]
