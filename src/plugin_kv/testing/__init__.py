@@ -19,7 +19,7 @@ its namespaces held. A test that asks for none of these fixtures opens no store.
 One module per job: ``_hooks`` (options, header, failure snapshots, end of run),
 ``_fixtures``, ``_names`` (the namespace format, built and parsed), ``_leases`` (leases and
 the sweep of crashed runs), ``_cleanup``, ``_leaks``, ``_snapshots``, ``_stores`` (what a
-``kv_store`` offers), ``_redact`` (no passwords in output), ``_run`` (per-run state).
+``kv_store`` offers), ``_redact`` (no secrets in output), ``_run`` (per-run state).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from ._fixtures import kv_service as kv_service
 from ._fixtures import kv_store as kv_store
 from ._fixtures import kv_store_url as kv_store_url
 from ._hooks import pytest_addoption as pytest_addoption
+from ._hooks import pytest_assertrepr_compare as pytest_assertrepr_compare
 from ._hooks import pytest_configure as pytest_configure
 from ._hooks import pytest_report_header as pytest_report_header
 from ._hooks import pytest_runtest_makereport as pytest_runtest_makereport

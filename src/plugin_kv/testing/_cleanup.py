@@ -10,6 +10,7 @@ import pytest
 
 from ._leaks import find_leaks
 from ._names import LEASE_NAMESPACE
+from ._redact import redact
 from ._stores import CheckFailed as _CheckFailed
 from ._stores import Store
 
@@ -152,4 +153,5 @@ def fail_on(problems: list[str]) -> None:
     """Error the test with every cleanup problem, when there are any."""
     __tracebackhide__ = True
     if problems:
-        pytest.fail("plugin-kv cleanup failed:\n" + "\n".join(problems), pytrace=False)
+        message = "plugin-kv cleanup failed:\n" + "\n".join(problems)
+        pytest.fail(redact(message), pytrace=False)  # a store's error may show its URL
