@@ -67,6 +67,33 @@ def test_kv_store_url_shows_its_password_masked_and_works_as_the_url(
     assert SECRET not in shown(result)
 
 
+def test_an_own_kv_store_url_wrapped_in_store_url_is_masked_too(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KV_URL_GIVEN", UNREACHABLE)
+    configure(pytester)
+    pytester.makeconftest(
+        dedent(
+            """
+            import os
+
+            import pytest
+
+            from plugin_kv.testing import StoreURL
+
+            @pytest.fixture
+            def kv_store_url():
+                return StoreURL(os.environ["KV_URL_GIVEN"])
+            """
+        )
+    )
+    pytester.makepyfile(test_url="def test_x(kv_store_url):\n    assert kv_store_url == 'x'\n")
+    result = pytester.runpytest("-p", "no:randomly", "-vv")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"E         + {MASKED}"])
+    assert SECRET not in shown(result)
+
+
 def test_a_url_that_differs_only_in_its_password_says_so(pytester: pytest.Pytester) -> None:
     configure(pytester)
     pytester.makepyfile(

@@ -38,7 +38,9 @@ class StoreURL(str):
 
     ``str(url)``, f-strings, ``KVService.open(url)`` and every string operation see the
     whole URL; ``repr(url)``, which pytest uses to show values (tracebacks, ``-l``, ``-vv``,
-    assertion messages), shows ``postgresql://bot:***@db/test``.
+    assertion messages), shows ``postgresql://bot:***@db/test``. The ``kv_store_url``
+    fixture's value is one; a ``kv_store_url`` fixture of your own can return one too:
+    ``return StoreURL(os.environ["DATABASE_URL"])``.
     """
 
     __slots__ = ()
