@@ -78,6 +78,32 @@ def test_cleanup_after_a_failure_factory_and_snapshot(pytester: pytest.Pytester)
     )
 
 
+SECRETS = """
+import pytest
+
+def test_url(kv_store_url):
+    assert kv_store_url == "other"
+
+@pytest.mark.asyncio
+async def test_snapshot(kv_service, kv_isolated_plugin):
+    await kv_service.set(kv_isolated_plugin, "bot", {"name": "b", "api_token": "tok-FLOOR"})
+    assert False
+"""
+
+
+def test_no_secret_printed(pytester: pytest.Pytester) -> None:
+    configure(pytester)
+    pytester.makepyfile(test_secrets=SECRETS)
+    result = run(pytester, "-l", "-vv", "--kv-url=postgresql://bot:pw-FLOOR@127.0.0.1:1/db")
+    result.assert_outcomes(failed=1, errors=1)  # the store cannot be opened: not needed
+    result.stdout.fnmatch_lines(["E         + postgresql://bot:***@127.0.0.1:1/db"])
+    assert "pw-FLOOR" not in result.stdout.str() + result.stderr.str()
+    configure(pytester)
+    result = run(pytester, "-k", "snapshot")
+    result.assert_outcomes(failed=1, deselected=1)
+    result.stdout.fnmatch_lines(["  'bot': {'name': 'b', 'api_token': ***}"])
+
+
 OWN_ASYNC_STORE = """
 import aiosqlite
 import pytest

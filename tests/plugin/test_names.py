@@ -1,4 +1,4 @@
-"""The pure parts of the plugin: the namespace format, password masking, snapshot lines."""
+"""The pure parts of the plugin: the namespace format, snapshot lines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import re
 import pytest
 
 from plugin_kv.testing import _names
-from plugin_kv.testing._redact import redact
 from plugin_kv.testing._snapshots import Snapshot
 
 VALID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
@@ -62,28 +61,6 @@ def test_names_not_built_here_have_no_owner(foreign: str) -> None:
 def test_a_bad_token_is_refused() -> None:
     with pytest.raises(ValueError, match=r"invalid process token 'xyz': use 8 hex digits"):
         _names.build("xyz", 1, "test_x")
-
-
-@pytest.mark.parametrize(
-    ("text", "shown"),
-    [
-        ("postgresql://bot:s3cret@db:5432/test", "postgresql://bot:***@db:5432/test"),
-        ("postgres://:s3cret@db/test", "postgres://:***@db/test"),
-        (
-            "postgresql://bot@db/test?password=s3cret&x=1",
-            "postgresql://bot@db/test?password=***&x=1",
-        ),
-        (
-            "a postgresql://u:p@h/d and sqlite:///tmp/kv.db",
-            "a postgresql://u:***@h/d and sqlite:///tmp/kv.db",
-        ),
-        ("sqlite:///tmp/a:b@c.db", "sqlite:///tmp/a:b@c.db"),  # a path, not a password
-        ("postgresql://bot:p@ss:w@rd@db/test", "postgresql://bot:***@db/test"),
-        ("no url at all", "no url at all"),
-    ],
-)
-def test_redact_masks_passwords_only(text: str, shown: str) -> None:
-    assert redact(text) == shown
 
 
 def test_snapshot_lines_say_what_was_cut() -> None:

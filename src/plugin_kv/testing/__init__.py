@@ -11,6 +11,7 @@ Fixtures:
     kv_isolated_plugin: a namespace of this test's own, removed after the test.
     kv_plugin_factory: makes more namespaces, for tests of several plugins at once.
     kv_store_url: the store `kv_service` opens; override it to run against other stores.
+        Its value is a `StoreURL`: the URL, shown with its password masked.
 
 Every namespace a test was given is removed from ``kv_store`` after it, then checked empty
 where the store can list it, also when the test fails, and for every attempt of a rerun
@@ -44,6 +45,7 @@ from ._fixtures import kv_service as kv_service
 from ._fixtures import kv_store as kv_store
 from ._fixtures import kv_store_url as kv_store_url
 from ._hooks import pytest_addoption as pytest_addoption
+from ._hooks import pytest_assertrepr_compare as pytest_assertrepr_compare
 from ._hooks import pytest_configure as pytest_configure
 from ._hooks import pytest_report_header as pytest_report_header
 from ._hooks import pytest_runtest_makereport as pytest_runtest_makereport
@@ -51,6 +53,7 @@ from ._hooks import pytest_runtest_setup as pytest_runtest_setup
 from ._hooks import pytest_sessionfinish as pytest_sessionfinish
 from ._hooks import pytest_terminal_summary as pytest_terminal_summary
 from ._leaks import KVLeakWarning
+from ._redact import StoreURL
 from ._stores import NamespaceStore
 
-__all__ = ["KVLeakWarning", "KVPluginFactory", "NamespaceStore"]
+__all__ = ["KVLeakWarning", "KVPluginFactory", "NamespaceStore", "StoreURL"]

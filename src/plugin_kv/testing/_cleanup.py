@@ -16,6 +16,7 @@ import pytest
 
 from ._leaks import find_leaks, report_leaks
 from ._names import LEASE_NAMESPACE
+from ._redact import redact
 from ._run import Run
 from ._stores import CheckFailed, Cleared, Store
 
@@ -110,8 +111,9 @@ def finish(run: Run, item: pytest.Item, state: TestState) -> None:
 def conclude(run: Run, item: pytest.Item, state: TestState, found: Findings) -> None:
     """Error the test with every cleanup problem, then report its leaks."""
     __tracebackhide__ = True
-    if found.problems:
-        pytest.fail("plugin-kv cleanup failed:\n" + "\n".join(found.problems), pytrace=False)
+    if found.problems:  # a store's error may show its URL: masked
+        message = "plugin-kv cleanup failed:\n" + "\n".join(found.problems)
+        pytest.fail(redact(message), pytrace=False)
     if found.leaks and state.watched is not None:
         report_leaks(item, state.watched.name, found.leaks, run.leaks)
 

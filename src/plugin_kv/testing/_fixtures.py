@@ -13,6 +13,7 @@ import pytest
 from plugin_kv import KVService
 
 from ._cleanup import Findings, TestState, after_test, conclude, finish
+from ._redact import StoreURL
 from ._run import RUN, Run
 
 DEFAULT_FILE_NAME = "plugin-kv.sqlite3"
@@ -63,14 +64,17 @@ def forget_state(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session")
 def kv_store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Return the URL of the store that kv_service opens (override it to choose per test)."""
+    """Return the URL of the store that kv_service opens (override it to choose per test).
+
+    A ``str`` whose repr masks its password (`StoreURL`): pytest shows it masked.
+    """
     run = request.config.stash[RUN]
     if run.url is None:  # the default store: one file in the run's temp dir
         base = tmp_path_factory.getbasetemp()
         if hasattr(request.config, "workerinput"):  # xdist workers share their parent's dir
             base = base.parent
         run.url = str(base / DEFAULT_FILE_NAME)
-    return run.url
+    return StoreURL(run.url)
 
 
 @pytest.fixture

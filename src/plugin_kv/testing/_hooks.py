@@ -1,4 +1,4 @@
-"""Options and hooks: settings, the run header, failure snapshots, the end of the run."""
+"""Options and hooks: settings, the run header, failure snapshots, masked diffs, the run's end."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from . import _snapshots
 from ._cleanup import TestState
 from ._fixtures import existing_state, forget_state, register_loop_fixtures
 from ._leaks import LeakMode, find_polluters
-from ._redact import redact
+from ._redact import (
+    SecretKeys,
+    StoreURL,
+    configure_secret_keys,
+    explain_comparison,
+    redact,
+    secret_keys,
+)
 from ._run import RUN, Run
 from ._stores import Store
 
@@ -47,6 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("kv_url", "plugin-kv store URL for kv_service (see --kv-url).", default="")
     parser.addini("kv_leaks", "plugin-kv leak check: fail, warn or off.", default="warn")
     parser.addini("kv_keep_failed", "Keep failed tests' namespaces.", type="bool", default=False)
+    parser.addini(
+        "kv_redact",
+        "plugin-kv: more secret-looking keys, whose values failure snapshots mask: regular"
+        " expressions searched in each key, ignoring case, one per line.",
+        type="linelist",
+        default=[],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,8 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
     url = config.getoption("kv_url") or config.getini("kv_url") or os.environ.get("PLUGIN_KV_URL")
     keep = config.getoption("kv_keep_failed")
     register_loop_fixtures(config)
+    configure_secret_keys(config)
     run = config.stash[RUN] = Run(
-        url=url or None,
+        url=StoreURL(url) if url else None,
         leaks=cast(LeakMode, leaks),
         keep_failed=bool(config.getini("kv_keep_failed") if keep is None else keep),
     )
@@ -78,6 +93,16 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     default = "one SQLite file for the run, in its base temp directory"
     store = redact(run.url) if run.url else default
     return f"plugin-kv: kv_service store {store}; leaks: {run.leaks}"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own, which prints string diffs unmasked
+def pytest_assertrepr_compare(
+    config: pytest.Config, op: str, left: object, right: object
+) -> list[str] | None:
+    """Explain a failed comparison with ``kv_store_url`` without showing its password."""
+    if isinstance(left, StoreURL) or isinstance(right, StoreURL):
+        return explain_comparison(config, op, left, right)
+    return None
 
 
 @pytest.hookimpl(trylast=True)  # after pytest tears down an interrupted test's fixtures
@@ -139,14 +164,15 @@ def pytest_runtest_makereport(
         state.failed = True
         if report.when in ("setup", "call"):
             if state.pending:
-                report.sections.append(("plugin-kv data", _snapshot_section(run, state)))
+                section = _snapshot_section(run, state, secret_keys(item.config))
+                report.sections.append(("plugin-kv data", section))
             polluters = _polluters_section(run, item, state)
             if polluters:
                 report.sections.append(("plugin-kv polluters", polluters))
     return report
 
 
-def _snapshot_section(run: Run, state: TestState) -> str:
+def _snapshot_section(run: Run, state: TestState, secrets: SecretKeys) -> str:
     """Return what each of the test's namespaces holds now, for its failure report."""
     store = state.store
     if store is None:  # pragma: no cover - a namespace implies a store
@@ -158,8 +184,7 @@ def _snapshot_section(run: Run, state: TestState) -> str:
     snapshots = _in_store_loop(run, state, store, take_all())
     fate = "kept for inspection" if run.keep_failed else "removed after the test"
     lines = [f"namespaces in {store.name}, {fate}:"]
-    for snapshot in snapshots:
-        lines += snapshot.lines()
+    lines += _snapshots.render(snapshots, secrets)
     if not run.keep_failed:
         lines.append("(rerun with --kv-keep-failed to keep them)")
     return redact("\n".join(lines))
@@ -192,6 +217,7 @@ def _in_store_loop(
 
 __all__ = [
     "pytest_addoption",
+    "pytest_assertrepr_compare",
     "pytest_configure",
     "pytest_report_header",
     "pytest_runtest_makereport",

@@ -7,6 +7,7 @@ from typing import Any
 
 from plugin_kv import KVService
 
+from ._redact import DEFAULT_SECRET_KEYS, SecretKeys
 from ._stores import Store
 
 MAX_KEYS = 20
@@ -15,6 +16,8 @@ MAX_VALUE_CHARS = 200
 """Characters shown of each value; longer ones are cut, saying how long they were."""
 MAX_KEY_CHARS = 100
 """Characters shown of each key."""
+MASKED_NOTE = "values under secret-looking keys are masked; the kv_redact ini setting adds patterns"
+"""The line that says why a snapshot shows ``***``."""
 
 
 @dataclass
@@ -31,16 +34,21 @@ class Snapshot:
     error: str = ""
     """Why it could not be read."""
 
-    def lines(self) -> list[str]:
-        """Render the snapshot, one line per key, saying what was left out."""
+    def lines(self, secrets: SecretKeys = DEFAULT_SECRET_KEYS) -> list[str]:
+        """Render the snapshot, one line per key, saying what was left out or masked."""
+        return render([self], secrets)
+
+    def _lines(self, secrets: SecretKeys) -> tuple[list[str], bool]:
+        """Return the snapshot's lines, and whether a value in them was masked."""
         if self.error:
-            return [f"{self.namespace}: could not read it: {self.error}"]
+            return [f"{self.namespace}: could not read it: {self.error}"], False
         if self.total is None:
-            return [f"{self.namespace}: (the store has no list_keys(namespace) to show it)"]
+            return [f"{self.namespace}: (the store has no list_keys(namespace) to show it)"], False
         if self.total == 0:
-            return [f"{self.namespace}: empty"]
+            return [f"{self.namespace}: empty"], False
         plural = "" if self.total == 1 else "s"
         lines = [f"{self.namespace}: {self.total} key{plural}"]
+        masked = False
         shown = self.keys or []
         for key in shown:
             text = _cut(repr(key), MAX_KEY_CHARS)
@@ -50,17 +58,29 @@ class Snapshot:
             if key not in self.values:
                 lines.append(f"  {text}: (gone: expired or removed meanwhile)")
                 continue
-            value = repr(self.values[key])
-            if len(value) > MAX_VALUE_CHARS:
-                value = f"{value[:MAX_VALUE_CHARS]}... [cut: {len(value):,} characters]"
-            lines.append(f"  {text}: {value}")
+            value, hit = secrets.mask(key, self.values[key])
+            masked = masked or hit
+            lines.append(f"  {text}: {_cut(repr(value), MAX_VALUE_CHARS)}")
         if self.total > len(shown):
             more = self.total - len(shown)
             lines.append(
                 f"  ... and {more:,} more key{'' if more == 1 else 's'}"
                 f" (only the first {len(shown)} shown)"
             )
-        return lines
+        return lines, masked
+
+
+def render(snapshots: list[Snapshot], secrets: SecretKeys) -> list[str]:
+    """Render ``snapshots``, values under ``secrets`` masked, saying so when any was."""
+    lines: list[str] = []
+    masked = False
+    for snapshot in snapshots:
+        more, hit = snapshot._lines(secrets)
+        lines += more
+        masked = masked or hit
+    if masked:
+        lines.append(f"({MASKED_NOTE})")
+    return lines
 
 
 async def take(store: Store, namespace: str) -> Snapshot:
