@@ -16,7 +16,8 @@ an example. Settings ride in Material's attribute braces on the fence line::
 
 Other settings: ``title`` (shown by Material; names the file; builds the test id),
 ``outcome="failed=1 passed=2"`` and ``args="-n 2"`` (``$VAR`` expanded) for ``pytest``,
-``needs="postgres"`` (skip without a server, unless PLUGIN_KV_REQUIRE_POSTGRES=1),
+``needs="postgres"`` (skip without a server, unless PLUGIN_KV_REQUIRE_POSTGRES=1; also
+``"mariadb"`` and ``"redis"``, with their own variables: see `plugin_kv_dev.services`),
 ``lint="false"``. A non-Python fence ```` ```text {output-of="test_leaky.py"} ```` lists lines
 the last run of that file must print, in order, each a whole line of the real output once
 run-to-run details (temporary paths, durations, process tokens, seeds, pids) are replaced by

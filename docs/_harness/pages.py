@@ -35,7 +35,7 @@ OUTPUT_KEYS = SITE_KEYS | {"output-of"}
 FILE_KEYS = SITE_KEYS | {"test"}
 OUTCOME_KEYS = ("passed", "failed", "errors", "skipped", "xpassed", "xfailed")
 OUTCOME_EXTRA_KEYS = ("warnings", "deselected")
-NEEDS = ("postgres",)
+NEEDS = ("postgres", "mariadb", "redis")
 
 
 _FENCE_INFO = re.compile(r"(?P<lang>[^\s{]*)\s*(?:\{(?P<attrs>.*)\})?\s*")
