@@ -301,6 +301,7 @@ def redis_turns(loop: asyncio.AbstractEventLoop) -> Iterator[dict[str, Pair]]:
         client.close()
         closing: Any = getattr(async_client, "aclose", None) or async_client.close
         loop.run_until_complete(closing())
+        loop.run_until_complete(async_client.connection_pool.disconnect())
 
 
 def measure_ready_made(rounds: int = 5) -> ReadyMade:

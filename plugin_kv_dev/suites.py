@@ -88,10 +88,10 @@ class Bot:
         if isinstance(self.engine, sa.engine.Engine):
             with self.engine.begin() as connection:
                 result = connection.execute(statement)
-        else:
-            async with self.engine.begin() as connection:
-                result = await connection.execute(statement)
-        return result.all() if statement.is_select else None
+                return result.all() if statement.is_select else None
+        async with self.engine.begin() as connection:
+            result = await connection.execute(statement)
+            return result.all() if statement.is_select else None
 
     async def set(self, plugin, key, value):
         with open(WRITTEN, "a") as written:
@@ -171,6 +171,7 @@ async def client():
     client = redis.asyncio.Redis.from_url(URL)
     yield client
     await (client.aclose() if hasattr(client, "aclose") else client.close())
+    await client.connection_pool.disconnect()  # redis-py 4.2 leaves it open
 
 
 @pytest.fixture

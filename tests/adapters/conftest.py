@@ -77,9 +77,13 @@ async def redis_client(
 
 
 async def aclose(client: redis.asyncio.Redis) -> None:
-    """Close an async client: ``aclose()`` since redis-py 5.0.1, ``close()`` before."""
+    """Close an async client: ``aclose()`` since redis-py 5.0.1, ``close()`` before.
+
+    redis-py 4.2 leaves the pool of a client made by ``from_url`` open: closed here.
+    """
     closing: Any = getattr(client, "aclose", None) or client.close
     await closing()
+    await client.connection_pool.disconnect()
 
 
 @pytest.fixture
