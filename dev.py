@@ -4,8 +4,8 @@ Commands:
     test     every check: ruff, mypy, actionlint and check-jsonschema over the workflows,
              pytest tests (tests/packaging among them: the sdist and the wheel built,
              the wheel installed alone outside the checkout and run), pytest docs,
-             mkdocs build --strict; then the unit, contract, plugin and reliability
-             tests again in ``.venv-lowest``, with every direct dependency at its
+             mkdocs build --strict; then the unit, contract, plugin, reliability and
+             adapter tests again in ``.venv-lowest``, with every direct dependency at its
              declared floor (``constraints/lowest.txt``); then ``tests/floor`` in
              ``.venv-plugin-floor``, the plugin's own floor
              (``constraints/plugin-floor.txt``: pytest 8.0, pytest-asyncio 0.23)
@@ -39,7 +39,7 @@ LOWEST = ROOT / ".venv-lowest"
 LOWEST_BIN = LOWEST / ("Scripts" if os.name == "nt" else "bin")
 LOWEST_PYTHON = LOWEST_BIN / ("python.exe" if os.name == "nt" else "python")
 CONSTRAINTS = ROOT / "constraints" / "lowest.txt"
-LOWEST_SUITES = ("tests/unit", "tests/plugin", "tests/reliability")
+LOWEST_SUITES = ("tests/unit", "tests/plugin", "tests/reliability", "tests/adapters")
 """What runs at the floors too (the docs and the browser check need only the newest)."""
 PLUGIN_FLOOR = ROOT / ".venv-plugin-floor"
 PLUGIN_FLOOR_BIN = PLUGIN_FLOOR / ("Scripts" if os.name == "nt" else "bin")
@@ -132,7 +132,8 @@ def check_floors() -> None:
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     floors: dict[str, str] = {}
     for name in FLOORED:
-        listed = re.search(rf"^{name} = \[(.*?)\]", text, re.MULTILINE | re.DOTALL)
+        # the list ends at a "]" that ends its line (an extra's brackets do not)
+        listed = re.search(rf"^{name} = \[(.*?)\]\s*$", text, re.MULTILINE | re.DOTALL)
         if listed is None:
             raise SystemExit(f"dev.py: pyproject.toml has no list {name!r}")
         for requirement in re.findall(r'"([^"]+)"', listed.group(1)):

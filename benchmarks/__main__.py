@@ -1,7 +1,8 @@
 """Run the benchmarks: ``python -m benchmarks`` (or ``make bench``).
 
 Shows progress on stderr, prints the tables, writes ``benchmarks/results/latest.json`` and the
-Markdown that the docs include (``benchmarks/results/table.md``). Every figure that matters is
+Markdown that the docs include (``benchmarks/results/table.md``, and the ready-made adapters'
+``benchmarks/results/ready_made.md``). Every figure that matters is
 a ratio to a floor measured in the same run, rounds interleaved: median of the per-round
 ratios, spread = (max - min) / median.
 """
@@ -29,6 +30,7 @@ from .isolation import measure_isolation, rollback_holds_service_writes
 from .own_store import OwnStore, measure_own_store
 from .postgres_throughput import measure_postgres, unreachable
 from .prefix import measure_prefix
+from .ready_made import measure_ready_made, write_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
@@ -80,6 +82,9 @@ def main() -> None:
         say(f"PostgreSQL: skipped ({reason})")
         sections.append(Postgres(skipped=reason))
 
+    say("ready-made adapters (written to their own table, which the page includes):")
+    ready = measure_ready_made(args.rounds * 3)  # short and noisy: more
+
     goals = [goal for section in sections for goal in section.goals()]
     header = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -91,8 +96,8 @@ def main() -> None:
     }
     results: dict[str, Any] = {
         **header,
-        **{section.name: to_json(section) for section in sections},
-        "goals": [dataclasses.asdict(goal) for goal in goals],
+        **{section.name: to_json(section) for section in [*sections, ready]},
+        "goals": [dataclasses.asdict(goal) for goal in [*goals, *ready.goals()]],
         "seconds": round(time.perf_counter() - started, 1),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +105,7 @@ def main() -> None:
     table = render(header, goals, sections)
     if not args.quick:
         DOCS_TABLE.write_text(table)
+        write_markdown(ready, table.splitlines()[1])
     print(table)
     print(
         f"wrote {RESULTS.relative_to(ROOT)}"

@@ -111,7 +111,7 @@ def write_project(project: Path, tests: int) -> None:
     files = page_files()
     conftests = files["conftest.py"]
     (project / "kvstore.py").write_text(files["kvstore.py"][0])
-    (project / "conftest.py").write_text(_one(conftests, "def kv_store(") + RECORDER)
+    (project / "conftest.py").write_text(_one(conftests, "return BotNamespaces(db)") + RECORDER)
     (project / "recipe").mkdir()
     (project / "recipe" / "conftest.py").write_text(_one(conftests, "def isolated_plugin("))
     (project / "pyproject.toml").write_text(

@@ -11,7 +11,9 @@ from _harness.running import lint, run_plain, run_pytest
 
 PAGES = [read_page(path) for path in pages_to_check()]
 EXAMPLES = [
-    pytest.param(e, id=e.test_id, marks=[pytest.mark.postgres] if "needs" in e.settings else [])
+    pytest.param(e, id=e.test_id, marks=[getattr(pytest.mark, e.settings["needs"])])
+    if "needs" in e.settings
+    else pytest.param(e, id=e.test_id)
     for page in PAGES
     for e in page.examples
 ]

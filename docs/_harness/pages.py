@@ -34,7 +34,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 OTHER_KEYS = {"file": SITE_KEYS | {"test"}, "": SITE_KEYS | {"output-of"}}
 """The settings of a fence that is not Python: a supporting file, or text (output)."""
 OUTCOMES = ("passed", "failed", "errors", "skipped", "xpassed", "xfailed", "warnings", "deselected")
-NEEDS = ("postgres",)
+NEEDS = ("postgres", "mariadb", "redis")
 
 _INFO = re.compile(r"(?P<lang>[^\s{]*)\s*(?P<rest>.*)", re.DOTALL)
 _ATTR = re.compile(

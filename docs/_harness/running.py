@@ -22,6 +22,7 @@ from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
 from plugin_kv_dev import POSTGRES_URL, POSTGRES_VAR, REQUIRE_POSTGRES, REQUIRE_VAR, inner_config
 from plugin_kv_dev.postgres import postgres_unavailable
+from plugin_kv_dev.services import SERVERS
 
 from .edits import Record, body_edit
 from .output import WIDTH, missing_line, normalise_output, path_stand_ins, update_excerpt
@@ -258,9 +259,22 @@ def check_needs(example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
 
     ``needs="postgres"`` uses the test server of the shared dev module (``plugin_kv_dev``:
     ``PLUGIN_KV_TEST_POSTGRES_URL``, as the test suite) and sets that variable for the example.
+    ``needs="mariadb"`` and ``needs="redis"`` do the same with `plugin_kv_dev.services`
+    (``PLUGIN_KV_TEST_MARIADB_URL``, ``PLUGIN_KV_TEST_REDIS_URL``).
     """
     __tracebackhide__ = True
-    if example.settings.get("needs") != "postgres":
+    needs = example.settings.get("needs")
+    if needs in SERVERS:  # the ready-made adapters' servers: the tests' own probe
+        server = SERVERS[needs]
+        problem = server.unavailable()
+        if problem is not None:
+            message = f"{example.where} needs {server.name}: {problem}"
+            if server.required:
+                pytest.fail(f"{message} (and {server.require_var}=1)", pytrace=False)
+            pytest.skip(f"{message}; set {server.url_var} to use another server")
+        monkeypatch.setenv(server.url_var, server.url)
+        return
+    if needs != "postgres":
         return
     url = os.environ.get(POSTGRES_VAR) or POSTGRES_URL
     problem = postgres_unavailable(url)

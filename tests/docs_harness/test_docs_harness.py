@@ -576,3 +576,30 @@ def test_readme_is_checked_and_ids_are_stable(project: pytest.Pytester) -> None:
             "5 tests collected in *",
         ]
     )
+
+
+@pytest.mark.parametrize("required", ["", "1"])
+def test_needs_redis_skips_without_a_server_or_fails_when_required(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, required: str
+) -> None:
+    monkeypatch.setenv("PLUGIN_KV_TEST_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("PLUGIN_KV_REQUIRE_REDIS", required)
+    page = """\
+    # Page
+
+    ```py {needs="redis"}
+    print(1)
+    #> 1
+    ```
+    """
+    project.makepyprojecttoml(
+        PYPROJECT.replace('"postgres: needs PostgreSQL"', '"redis: needs Redis"')
+    )
+    result = run_docs(project, page)
+    line = "*docs/page.md:3 needs Redis: cannot reach Redis at 127.0.0.1:1 *"
+    if required:
+        result.stdout.fnmatch_lines([line + "(and PLUGIN_KV_REQUIRE_REDIS=1)"])
+        result.assert_outcomes(failed=1, passed=1)
+    else:
+        result.stdout.fnmatch_lines([line + "; set PLUGIN_KV_TEST_REDIS_URL to use another server"])
+        result.assert_outcomes(passed=1, skipped=1)

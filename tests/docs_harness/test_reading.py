@@ -67,7 +67,12 @@ def test_parse_info_reports_a_repeated_setting_and_bad_syntax() -> None:
         ("walk", {}, ["unknown test='walk': use one of 'run', 'pytest', 'file', 'skip'"]),
         ("skip", {}, ['test="skip" needs reason="..." saying why the example is not run']),
         ("run", {"lint": "no"}, ['lint=\'no\': use "true" or "false"']),
-        ("run", {"needs": "redis"}, ["needs='redis': use one of 'postgres'"]),
+        (
+            "run",
+            {"needs": "mongodb"},
+            ["needs='mongodb': use one of 'postgres', 'mariadb', 'redis'"],
+        ),
+        ("pytest", {"title": "test_x.py", "needs": "redis"}, []),
         (
             "file",
             {"title": "../x.py"},

@@ -81,3 +81,9 @@ def test_snapshot_of_a_store_without_values_or_listing() -> None:
     assert Snapshot("kvt.x", error="OSError: gone").lines() == [
         "kvt.x: could not read it: OSError: gone"
     ]
+
+
+@pytest.mark.parametrize("test_name", ["test_x[ÜBER/ünï 😀]", "A" * 300, "t:x*?[]"])
+def test_built_names_hold_only_the_characters_adapters_rely_on(test_name: str) -> None:
+    name = _names.build(_names.new_token(), 5, test_name, "Label:1")
+    assert set(name) <= _names.CHARACTERS

@@ -22,6 +22,8 @@ LIMIT = MAX_PLUGIN_LENGTH
 """The longest namespace a store accepts."""
 TOKEN_PATTERN = r"[0-9a-f]{8}"
 """What a process token looks like (the docs harness replaces it with a stand-in)."""
+CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.")
+"""Every character a name built here may hold (an adapter's key separator must be none of them)."""
 
 _TOKEN = re.compile(TOKEN_PATTERN)
 _UNSAFE = re.compile(r"[^a-z0-9_\-]+")
