@@ -188,33 +188,8 @@ def kv_store(client):
     return PrefixNamespaces(client)
 '''
 
-STORE_LEAKY_SUITE = """
-import pytest
-
-NAMESPACE = "test"  # every test shares it
-
-
-@pytest.mark.asyncio
-async def test_create_users(bot):
-    for n in range(5):
-        await bot.set(NAMESPACE, f"user:{n}", {"name": f"user {n}"})
-    assert await bot.get(NAMESPACE, "user:0") == {"name": "user 0"}
-
-
-@pytest.mark.asyncio
-async def test_user_sessions(bot):
-    for n in range(3):
-        await bot.set(NAMESPACE, f"user:session:{n}", {"active": True})
-    assert await bot.get(NAMESPACE, "user:session:0") == {"active": True}
-
-
-@pytest.mark.asyncio
-async def test_count_with_prefix(bot):
-    for key in ("user:a", "user:b", "user:c", "config:theme"):
-        await bot.set(NAMESPACE, key, 1)
-    found = await bot.count(NAMESPACE, "user:")
-    assert found == 3, f"expected 3 keys with prefix 'user:', found {found}"
-"""
+STORE_LEAKY_SUITE = LEAKY_SUITE.replace("kv_service", "bot").replace('prefix="user:"', '"user:"')
+"""`LEAKY_SUITE` written against a ``bot`` fixture of a store of the project's own."""
 
 STORE_FIXED_SUITE = """
 import pytest
