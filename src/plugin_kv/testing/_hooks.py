@@ -126,16 +126,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 class _Gatherer:
-    """Gathers the facts each test's process sent for the end of the run (xdist: workers')."""
+    """Gathers the facts each test's process sent for the end of the run (xdist: workers').
+
+    A process's facts ride on the next report it logs: not every report is logged
+    (pytest-rerunfailures before 16 drops a rerun attempt's teardown report), and xdist's
+    controller, which prints the summary, hears of a worker's facts only that way.
+    """
 
     def __init__(self, run: Run) -> None:
         self.run = run
 
+    @pytest.hookimpl(tryfirst=True)  # before xdist's worker sends the report on
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Merge the facts a report carries into the run's summary."""
+        """Attach this process's unsent facts to ``report``; merge what it carries."""
         facts = getattr(report, "plugin_kv", None)
-        if isinstance(facts, dict):
-            self.run.summary.merge(facts)
+        if not isinstance(facts, dict):
+            facts = self.run.take_outbox()
+            if not facts:
+                return
+            report.plugin_kv = facts  # type: ignore[attr-defined]
+        self.run.summary.merge(facts)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -157,9 +167,6 @@ def pytest_runtest_makereport(
     if state is None:
         return report
     run = item.config.stash[RUN]
-    facts = run.take_outbox()
-    if facts:  # a report attribute reaches xdist's controller, which prints the summary
-        report.plugin_kv = facts  # type: ignore[attr-defined]
     if report.failed:
         state.failed = True
         if report.when in ("setup", "call"):
