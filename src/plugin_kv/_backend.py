@@ -8,7 +8,7 @@ concurrently, but the writes of one task, awaited one after another, land in tha
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from typing import Protocol
 
 Row = tuple[str, str, "float | None"]
@@ -58,3 +58,18 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections; safe to call twice."""
+
+
+def finish(parked: AsyncGenerator[None, None]) -> None:
+    """Close an async generator parked in an event loop, without needing that loop.
+
+    Its ``finally`` runs here, unless it is running already or waits for something: then
+    it is left to its loop's ``shutdown_asyncgens()``.
+    """
+    closing = parked.aclose()
+    try:
+        closing.send(None)
+    except (StopIteration, RuntimeError):  # done, or already running its finally
+        pass
+    else:
+        closing.close()

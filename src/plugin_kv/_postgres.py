@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._backend import Row
+from ._backend import Row, finish
 from .errors import (
     BackendError,
     BackendUnavailableError,
@@ -381,7 +381,7 @@ class PostgresBackend:
         for loop, entry in loops.items():
             if loop is current:
                 if entry.watcher is not None:
-                    _finish(entry.watcher)
+                    finish(entry.watcher)
                 await self._close_all(entry)
             else:
                 _abandon(loop, entry)
@@ -512,17 +512,6 @@ def _import_asyncpg() -> ModuleType:
     return asyncpg
 
 
-def _finish(watcher: AsyncGenerator[None, None]) -> None:
-    """Close a loop watcher whose pool is already gone, without needing its loop."""
-    closing = watcher.aclose()
-    try:
-        closing.send(None)
-    except (StopIteration, RuntimeError):  # done, or already running its finally
-        pass
-    else:  # cannot happen: the finally awaits nothing once the pool is gone
-        closing.close()
-
-
 def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
     """Drop the connections of a loop other than the running one, without leaking sockets.
 
@@ -532,7 +521,7 @@ def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
     so), nothing will ever run there again: see `_release_socket`.
     """
     if entry.watcher is not None:
-        _finish(entry.watcher)
+        finish(entry.watcher)
     connections, entry.open, entry.idle = list(entry.open), set(), []
     if loop.is_running():
         loop.call_soon_threadsafe(entry.stop_watching)

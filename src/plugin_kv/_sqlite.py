@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from ._backend import Row
+from ._backend import Row, finish
 from .errors import BackendError, BackendUnavailableError, ServiceClosedError
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
@@ -239,7 +239,7 @@ class SQLiteBackend:
         finally:
             self._gone.set()
             for guard in self._guards.values():
-                _finish(guard)  # its loop may now close, with or without shutting down
+                finish(guard)  # its loop may now close, with or without shutting down
             self._guards.clear()
 
     def __del__(self) -> None:
@@ -379,7 +379,7 @@ class SQLiteBackend:
         if loop in self._guards:
             return
         for closed in [known for known in self._guards if known.is_closed()]:
-            _finish(self._guards.pop(closed))  # closed without shutting down: nothing owed
+            finish(self._guards.pop(closed))  # closed without shutting down: nothing owed
         guard = _loop_guard(weakref.ref(self), self._gone, loop)
         with contextlib.suppress(StopIteration):
             guard.asend(None).send(None)  # runs to its first yield, registered with the loop
@@ -440,7 +440,7 @@ def _close_quietly(
     finally:
         gone.set()
         for guard in guards:
-            _finish(guard)
+            finish(guard)
 
 
 async def _loop_guard(
@@ -459,17 +459,6 @@ async def _loop_guard(
             await found._drain(loop)
         elif not gone.is_set():
             await asyncio.get_running_loop().run_in_executor(None, gone.wait, _SETTLE_SECONDS)
-
-
-def _finish(guard: AsyncGenerator[None, None]) -> None:
-    """Close a loop guard whose connection is gone, without needing its loop."""
-    closing = guard.aclose()
-    try:
-        closing.send(None)
-    except (StopIteration, RuntimeError):  # done, or already running its finally
-        pass
-    else:  # waiting for a close still under way: leave it to its loop
-        closing.close()
 
 
 def _drive(coroutine: Coroutine[Any, Any, None]) -> None:
