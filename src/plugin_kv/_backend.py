@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Sequence
 from typing import Protocol
 
+from ._rules import MAX_KEY_LENGTH
+
 Row = tuple[str, str, "float | None"]
 """One write: key, JSON text, expiry time (None: never)."""
+ABOVE_EVERY_KEY = "\U0010ffff" * (MAX_KEY_LENGTH + 1)
+"""The end of a key range with no upper bound: keys compare by code point."""
 
 
 class Backend(Protocol):
@@ -36,7 +40,7 @@ class Backend(Protocol):
     def list_keys(
         self, plugin: str, low: str, high: str | None, now: float, limit: int | None
     ) -> Awaitable[list[str]]:
-        """Return live keys in ``[low, high)``, sorted by code point."""
+        """Return live keys in ``[low, high)`` (None: no bound), sorted by code point."""
 
     def count(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
         """Return the number of live keys in ``[low, high)``."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._backend import Row, finish
+from ._backend import ABOVE_EVERY_KEY, Row, finish
 from .errors import (
     BackendError,
     BackendUnavailableError,
@@ -94,18 +94,9 @@ SELECT key FROM plugin_kv_entries
  WHERE plugin = $1 AND key >= $2 AND key < $3 AND (expires_at IS NULL OR expires_at > $4)
  ORDER BY key LIMIT $5
 """
-_LIST_FROM = """
-SELECT key FROM plugin_kv_entries
- WHERE plugin = $1 AND key >= $2 AND (expires_at IS NULL OR expires_at > $3)
- ORDER BY key LIMIT $4
-"""
 _COUNT_RANGE = """
 SELECT count(*) FROM plugin_kv_entries
  WHERE plugin = $1 AND key >= $2 AND key < $3 AND (expires_at IS NULL OR expires_at > $4)
-"""
-_COUNT_FROM = """
-SELECT count(*) FROM plugin_kv_entries
- WHERE plugin = $1 AND key >= $2 AND (expires_at IS NULL OR expires_at > $3)
 """
 _CLEAR_RANGE = """
 WITH gone AS (
@@ -113,13 +104,6 @@ WITH gone AS (
     RETURNING expires_at
 )
 SELECT count(*) FROM gone WHERE expires_at IS NULL OR expires_at > $4
-"""
-_CLEAR_FROM = """
-WITH gone AS (
-    DELETE FROM plugin_kv_entries WHERE plugin = $1 AND key >= $2
-    RETURNING expires_at
-)
-SELECT count(*) FROM gone WHERE expires_at IS NULL OR expires_at > $3
 """
 _SIZES = """
 SELECT plugin, count(*) FROM plugin_kv_entries
@@ -325,38 +309,30 @@ class PostgresBackend:
         """Return live keys in ``[low, high)``, sorted by code point."""
         with self._errors("list_keys"):
             async with self._connection() as con:
-                if high is None:
-                    rows = await con.fetch(_LIST_FROM, plugin, low, now, limit)
-                else:
-                    rows = await con.fetch(_LIST_RANGE, plugin, low, high, now, limit)
+                high = high or ABOVE_EVERY_KEY
+                rows = await con.fetch(_LIST_RANGE, plugin, low, high, now, limit)
         return [row[0] for row in rows]
 
     async def count(self, plugin: str, low: str, high: str | None, now: float) -> int:
         """Return the number of live keys in ``[low, high)``."""
         with self._errors("count"):
             async with self._connection() as con:
-                if high is None:
-                    found = await con.fetchval(_COUNT_FROM, plugin, low, now)
-                else:
-                    found = await con.fetchval(_COUNT_RANGE, plugin, low, high, now)
+                found = await con.fetchval(_COUNT_RANGE, plugin, low, high or ABOVE_EVERY_KEY, now)
         return int(found)
 
     async def clear(self, plugin: str, low: str, high: str | None, now: float) -> int:
         """Delete every key in ``[low, high)`` with one statement; return how many were live."""
         with self._errors("clear"):
             async with self._connection() as con:
-                if high is None:
-                    live = await con.fetchval(_CLEAR_FROM, plugin, low, now)
-                else:
-                    live = await con.fetchval(_CLEAR_RANGE, plugin, low, high, now)
+                live = await con.fetchval(_CLEAR_RANGE, plugin, low, high or ABOVE_EVERY_KEY, now)
         return int(live)
 
     async def clear_and_count(self, plugin: str, now: float) -> tuple[int, int]:
         """Delete every key of ``plugin``, then count what is left, on one connection."""
         with self._errors("clear"):
             async with self._connection() as con:
-                live = await con.fetchval(_CLEAR_FROM, plugin, "", now)
-                left = await con.fetchval(_COUNT_FROM, plugin, "", now)
+                live = await con.fetchval(_CLEAR_RANGE, plugin, "", ABOVE_EVERY_KEY, now)
+                left = await con.fetchval(_COUNT_RANGE, plugin, "", ABOVE_EVERY_KEY, now)
         return int(live), int(left)
 
     async def plugin_sizes(self, now: float) -> dict[str, int]:

@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from ._backend import Row, finish
+from ._backend import ABOVE_EVERY_KEY, Row, finish
 from .errors import BackendError, BackendUnavailableError, ServiceClosedError
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
@@ -69,17 +69,11 @@ _CLEAR_ALL = "DELETE FROM kv_entries WHERE plugin = ? RETURNING expires_at"
 _SIZES = f"SELECT plugin, count(*) FROM kv_entries WHERE {_LIVE} GROUP BY plugin ORDER BY plugin"
 _PURGE = "DELETE FROM kv_entries WHERE expires_at <= ?"
 
-
-def _ranged(sql: str) -> dict[bool, str]:
-    """Return ``sql`` for a key range with an upper bound (True) and without (False)."""
-    bounds = {True: "plugin = ? AND key >= ? AND key < ?", False: "plugin = ? AND key >= ?"}
-    return {bounded: sql.format(where) for bounded, where in bounds.items()}
-
-
-_LIST = _ranged(f"SELECT key FROM kv_entries WHERE {{}} AND {_LIVE} ORDER BY key LIMIT ?")
-_COUNT = _ranged(f"SELECT count(*) FROM kv_entries WHERE {{}} AND {_LIVE}")
-_CLEAR_LIVE = _ranged(f"DELETE FROM kv_entries WHERE {{}} AND {_LIVE}")
-_CLEAR_EXPIRED = _ranged("DELETE FROM kv_entries WHERE {} AND expires_at <= ?")
+_RANGE = "plugin = ? AND key >= ? AND key < ?"
+_LIST = f"SELECT key FROM kv_entries WHERE {_RANGE} AND {_LIVE} ORDER BY key LIMIT ?"
+_COUNT = f"SELECT count(*) FROM kv_entries WHERE {_RANGE} AND {_LIVE}"
+_CLEAR_LIVE = f"DELETE FROM kv_entries WHERE {_RANGE} AND {_LIVE}"
+_CLEAR_EXPIRED = f"DELETE FROM kv_entries WHERE {_RANGE} AND expires_at <= ?"
 _ROWS_PER_STATEMENT = 2000
 """Rows per multi-row upsert (four parameters each; SQLite allows 32,766). A `set_many` of
 more runs as ``executemany`` in an explicit transaction."""
@@ -164,14 +158,13 @@ class SQLiteBackend:
         self, plugin: str, low: str, high: str | None, now: float, limit: int | None
     ) -> list[str]:
         """Return live keys in ``[low, high)``, sorted."""
-        last = -1 if limit is None else limit
-        params = (plugin, low, now, last) if high is None else (plugin, low, high, now, last)
-        return [row[0] for row in await self._read("list_keys", _LIST[high is not None], params)]
+        params = (plugin, low, high or ABOVE_EVERY_KEY, now, -1 if limit is None else limit)
+        return [row[0] for row in await self._read("list_keys", _LIST, params)]
 
     async def count(self, plugin: str, low: str, high: str | None, now: float) -> int:
         """Return the number of live keys in ``[low, high)``."""
-        params = (plugin, low, now) if high is None else (plugin, low, high, now)
-        return int((await self._read("count", _COUNT[high is not None], params))[0][0])
+        params = (plugin, low, high or ABOVE_EVERY_KEY, now)
+        return int((await self._read("count", _COUNT, params))[0][0])
 
     async def plugin_sizes(self, now: float) -> dict[str, int]:
         """Return the live key count of every plugin that has one."""
@@ -194,21 +187,22 @@ class SQLiteBackend:
 
     def clear(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
         """Delete every live key in ``[low, high)``, then expired leftovers; return how many."""
-        where, bounded = (plugin, low) if high is None else (plugin, low, high), high is not None
+        params = (plugin, low, high or ABOVE_EVERY_KEY, now)
 
         async def remove() -> int:
-            removed = (await self._connection.execute(_CLEAR_LIVE[bounded], (*where, now))).rowcount
-            await self._connection.execute(_CLEAR_EXPIRED[bounded], (*where, now))
+            removed = (await self._connection.execute(_CLEAR_LIVE, params)).rowcount
+            await self._connection.execute(_CLEAR_EXPIRED, params)
             return removed
 
         return self._write("clear", None, remove)
 
     def clear_and_count(self, plugin: str, now: float) -> Awaitable[tuple[int, int]]:
         """Delete every key of ``plugin``, then count its live keys; return both, as one job."""
+        every = (plugin, "", ABOVE_EVERY_KEY, now)
 
         async def remove() -> tuple[int, int]:
             gone = await self._connection.execute_fetchall(_CLEAR_ALL, (plugin,))
-            left = await self._connection.execute_fetchall(_COUNT[False], (plugin, "", now))
+            left = await self._connection.execute_fetchall(_COUNT, every)
             return sum(_live(expires, now) for (expires,) in gone), int(next(iter(left))[0])
 
         return self._write("clear", None, remove)
