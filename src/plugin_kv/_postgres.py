@@ -1,14 +1,12 @@
 """PostgreSQL backend through asyncpg: a few connections per event loop, one table.
 
 asyncpg connections belong to the event loop that opened them, while one `KVService` may be
-used from several loops in turn (a pytest plugin opens it on its own loop, each test runs on a
-fresh one). So the backend keeps a few connections per loop, opened on first use in that loop
-and closed when the loop shuts down (``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio all
-close a loop's async generators first) or when the backend is closed.
+used from several loops in turn. So the backend keeps a few connections per loop, opened on
+first use in that loop and closed when the loop shuts down its async generators or when the
+backend is closed.
 
 The connections are lent straight from a list, not through ``asyncpg.Pool``: a call costs one
-round trip and nothing else, like a bare connection, where the pool's acquire and release
-cost 1.5 to 1.7 times the query (and before asyncpg 0.30 a reset query on every release).
+round trip and nothing else, where the pool's acquire and release cost 1.5-1.7x the query.
 Public asyncpg calls only (``connect``, and a connection's ``close``, ``terminate``,
 ``is_closed`` and ``is_in_transaction``), but for one shim, `_release_socket`.
 """
@@ -491,10 +489,9 @@ def _import_asyncpg() -> ModuleType:
 def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
     """Drop the connections of a loop other than the running one, without leaking sockets.
 
-    A connection can only be closed gracefully from its own loop. If that loop is still
-    usable, terminating a connection schedules the socket cleanup on it. If it was closed
-    without shutting down its async generators (pytest-asyncio 0.23 closes every test's loop
-    so), nothing will ever run there again: see `_release_socket`.
+    A running loop gets the terminations to run; a loop closed without shutting down its
+    async generators (as pytest-asyncio 0.23 closes every test's) never runs again: see
+    `_release_socket`.
     """
     if entry.watcher is not None:
         finish(entry.watcher)
@@ -506,25 +503,21 @@ def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
         return
     entry.stop_watching()
     for con in connections:
-        closed_loop = loop.is_closed()
-        transport = getattr(con, "_transport", None) if closed_loop else None
+        transport = getattr(con, "_transport", None)
         entry.discard(con)
-        if closed_loop:
+        if loop.is_closed():
             _release_socket(transport)
 
 
 def _release_socket(transport: Any) -> None:
     """Close the socket of a connection whose event loop is closed: the one private-API shim.
 
-    Why: ``Connection.terminate()`` aborts the asyncio transport, whose cleanup needs the
-    loop (``call_soon`` raises "Event loop is closed"); asyncpg has no public handle on a
-    connection's transport or socket; and the loop's closing cannot be hooked. Without this,
-    the socket stays open until the garbage collector takes the transport, which then warns
-    "unclosed transport" (a ResourceWarning: an error in suites run with
-    ``filterwarnings = error``). So this runs the transport's own cleanup (its
-    ``_call_connection_lost``), reached through the connection's ``_transport``, both present
-    from asyncpg 0.29.0 to 0.32.0 and every supported Python. If either is missing, it does
-    nothing, and the collector closes the socket as above.
+    Why: ``Connection.terminate()`` aborts the transport, whose cleanup needs the closed
+    loop, and asyncpg has no public handle on the socket; left to the garbage collector, it
+    warns "unclosed transport" (an error under ``filterwarnings = error``). So this runs the
+    transport's own ``_call_connection_lost``, reached through the connection's
+    ``_transport`` (both present in asyncpg 0.29.0-0.32.0 on every supported Python); if
+    either is missing, it does nothing and the collector closes the socket.
     """
     lost = getattr(transport, "_call_connection_lost", None)
     if lost is None or transport.get_extra_info("socket") is None:

@@ -472,7 +472,6 @@ async def _prepare(
     The busy handler does not cover a new file being switched to WAL by another process.
     """
     deadline = time.monotonic() + busy_timeout
-    delay = 0.005
     while True:
         try:
             if is_file:
@@ -483,5 +482,4 @@ async def _prepare(
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            await asyncio.sleep(0.01)
