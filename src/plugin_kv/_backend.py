@@ -8,11 +8,15 @@ concurrently, but the writes of one task, awaited one after another, land in tha
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from typing import Protocol
+
+from ._rules import MAX_KEY_LENGTH
 
 Row = tuple[str, str, "float | None"]
 """One write: key, JSON text, expiry time (None: never)."""
+ABOVE_EVERY_KEY = "\U0010ffff" * (MAX_KEY_LENGTH + 1)
+"""The end of a key range with no upper bound: keys compare by code point."""
 
 
 class Backend(Protocol):
@@ -36,7 +40,7 @@ class Backend(Protocol):
     def list_keys(
         self, plugin: str, low: str, high: str | None, now: float, limit: int | None
     ) -> Awaitable[list[str]]:
-        """Return live keys in ``[low, high)``, sorted by code point."""
+        """Return live keys in ``[low, high)`` (None: no bound), sorted by code point."""
 
     def count(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
         """Return the number of live keys in ``[low, high)``."""
@@ -58,3 +62,18 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections; safe to call twice."""
+
+
+def finish(parked: AsyncGenerator[None, None]) -> None:
+    """Close an async generator parked in an event loop, without needing that loop.
+
+    Its ``finally`` runs here, unless it is running already or waits for something: then
+    it is left to its loop's ``shutdown_asyncgens()``.
+    """
+    closing = parked.aclose()
+    try:
+        closing.send(None)
+    except (StopIteration, RuntimeError):  # done, or already running its finally
+        pass
+    else:
+        closing.close()

@@ -1,14 +1,12 @@
 """PostgreSQL backend through asyncpg: a few connections per event loop, one table.
 
 asyncpg connections belong to the event loop that opened them, while one `KVService` may be
-used from several loops in turn (a pytest plugin opens it on its own loop, each test runs on a
-fresh one). So the backend keeps a few connections per loop, opened on first use in that loop
-and closed when the loop shuts down (``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio all
-close a loop's async generators first) or when the backend is closed.
+used from several loops in turn. So the backend keeps a few connections per loop, opened on
+first use in that loop and closed when the loop shuts down its async generators or when the
+backend is closed.
 
 The connections are lent straight from a list, not through ``asyncpg.Pool``: a call costs one
-round trip and nothing else, like a bare connection, where the pool's acquire and release
-cost 1.5 to 1.7 times the query (and before asyncpg 0.30 a reset query on every release).
+round trip and nothing else, where the pool's acquire and release cost 1.5-1.7x the query.
 Public asyncpg calls only (``connect``, and a connection's ``close``, ``terminate``,
 ``is_closed`` and ``is_in_transaction``), but for one shim, `_release_socket`.
 """
@@ -25,7 +23,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._backend import Row
+from ._backend import ABOVE_EVERY_KEY, Row, finish
 from .errors import (
     BackendError,
     BackendUnavailableError,
@@ -94,18 +92,9 @@ SELECT key FROM plugin_kv_entries
  WHERE plugin = $1 AND key >= $2 AND key < $3 AND (expires_at IS NULL OR expires_at > $4)
  ORDER BY key LIMIT $5
 """
-_LIST_FROM = """
-SELECT key FROM plugin_kv_entries
- WHERE plugin = $1 AND key >= $2 AND (expires_at IS NULL OR expires_at > $3)
- ORDER BY key LIMIT $4
-"""
 _COUNT_RANGE = """
 SELECT count(*) FROM plugin_kv_entries
  WHERE plugin = $1 AND key >= $2 AND key < $3 AND (expires_at IS NULL OR expires_at > $4)
-"""
-_COUNT_FROM = """
-SELECT count(*) FROM plugin_kv_entries
- WHERE plugin = $1 AND key >= $2 AND (expires_at IS NULL OR expires_at > $3)
 """
 _CLEAR_RANGE = """
 WITH gone AS (
@@ -113,13 +102,6 @@ WITH gone AS (
     RETURNING expires_at
 )
 SELECT count(*) FROM gone WHERE expires_at IS NULL OR expires_at > $4
-"""
-_CLEAR_FROM = """
-WITH gone AS (
-    DELETE FROM plugin_kv_entries WHERE plugin = $1 AND key >= $2
-    RETURNING expires_at
-)
-SELECT count(*) FROM gone WHERE expires_at IS NULL OR expires_at > $3
 """
 _SIZES = """
 SELECT plugin, count(*) FROM plugin_kv_entries
@@ -325,38 +307,30 @@ class PostgresBackend:
         """Return live keys in ``[low, high)``, sorted by code point."""
         with self._errors("list_keys"):
             async with self._connection() as con:
-                if high is None:
-                    rows = await con.fetch(_LIST_FROM, plugin, low, now, limit)
-                else:
-                    rows = await con.fetch(_LIST_RANGE, plugin, low, high, now, limit)
+                high = high or ABOVE_EVERY_KEY
+                rows = await con.fetch(_LIST_RANGE, plugin, low, high, now, limit)
         return [row[0] for row in rows]
 
     async def count(self, plugin: str, low: str, high: str | None, now: float) -> int:
         """Return the number of live keys in ``[low, high)``."""
         with self._errors("count"):
             async with self._connection() as con:
-                if high is None:
-                    found = await con.fetchval(_COUNT_FROM, plugin, low, now)
-                else:
-                    found = await con.fetchval(_COUNT_RANGE, plugin, low, high, now)
+                found = await con.fetchval(_COUNT_RANGE, plugin, low, high or ABOVE_EVERY_KEY, now)
         return int(found)
 
     async def clear(self, plugin: str, low: str, high: str | None, now: float) -> int:
         """Delete every key in ``[low, high)`` with one statement; return how many were live."""
         with self._errors("clear"):
             async with self._connection() as con:
-                if high is None:
-                    live = await con.fetchval(_CLEAR_FROM, plugin, low, now)
-                else:
-                    live = await con.fetchval(_CLEAR_RANGE, plugin, low, high, now)
+                live = await con.fetchval(_CLEAR_RANGE, plugin, low, high or ABOVE_EVERY_KEY, now)
         return int(live)
 
     async def clear_and_count(self, plugin: str, now: float) -> tuple[int, int]:
         """Delete every key of ``plugin``, then count what is left, on one connection."""
         with self._errors("clear"):
             async with self._connection() as con:
-                live = await con.fetchval(_CLEAR_FROM, plugin, "", now)
-                left = await con.fetchval(_COUNT_FROM, plugin, "", now)
+                live = await con.fetchval(_CLEAR_RANGE, plugin, "", ABOVE_EVERY_KEY, now)
+                left = await con.fetchval(_COUNT_RANGE, plugin, "", ABOVE_EVERY_KEY, now)
         return int(live), int(left)
 
     async def plugin_sizes(self, now: float) -> dict[str, int]:
@@ -381,7 +355,7 @@ class PostgresBackend:
         for loop, entry in loops.items():
             if loop is current:
                 if entry.watcher is not None:
-                    _finish(entry.watcher)
+                    finish(entry.watcher)
                 await self._close_all(entry)
             else:
                 _abandon(loop, entry)
@@ -512,27 +486,15 @@ def _import_asyncpg() -> ModuleType:
     return asyncpg
 
 
-def _finish(watcher: AsyncGenerator[None, None]) -> None:
-    """Close a loop watcher whose pool is already gone, without needing its loop."""
-    closing = watcher.aclose()
-    try:
-        closing.send(None)
-    except (StopIteration, RuntimeError):  # done, or already running its finally
-        pass
-    else:  # cannot happen: the finally awaits nothing once the pool is gone
-        closing.close()
-
-
 def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
     """Drop the connections of a loop other than the running one, without leaking sockets.
 
-    A connection can only be closed gracefully from its own loop. If that loop is still
-    usable, terminating a connection schedules the socket cleanup on it. If it was closed
-    without shutting down its async generators (pytest-asyncio 0.23 closes every test's loop
-    so), nothing will ever run there again: see `_release_socket`.
+    A running loop gets the terminations to run; a loop closed without shutting down its
+    async generators (as pytest-asyncio 0.23 closes every test's) never runs again: see
+    `_release_socket`.
     """
     if entry.watcher is not None:
-        _finish(entry.watcher)
+        finish(entry.watcher)
     connections, entry.open, entry.idle = list(entry.open), set(), []
     if loop.is_running():
         loop.call_soon_threadsafe(entry.stop_watching)
@@ -541,25 +503,21 @@ def _abandon(loop: asyncio.AbstractEventLoop, entry: _LoopConnections) -> None:
         return
     entry.stop_watching()
     for con in connections:
-        closed_loop = loop.is_closed()
-        transport = getattr(con, "_transport", None) if closed_loop else None
+        transport = getattr(con, "_transport", None)
         entry.discard(con)
-        if closed_loop:
+        if loop.is_closed():
             _release_socket(transport)
 
 
 def _release_socket(transport: Any) -> None:
     """Close the socket of a connection whose event loop is closed: the one private-API shim.
 
-    Why: ``Connection.terminate()`` aborts the asyncio transport, whose cleanup needs the
-    loop (``call_soon`` raises "Event loop is closed"); asyncpg has no public handle on a
-    connection's transport or socket; and the loop's closing cannot be hooked. Without this,
-    the socket stays open until the garbage collector takes the transport, which then warns
-    "unclosed transport" (a ResourceWarning: an error in suites run with
-    ``filterwarnings = error``). So this runs the transport's own cleanup (its
-    ``_call_connection_lost``), reached through the connection's ``_transport``, both present
-    from asyncpg 0.29.0 to 0.32.0 and every supported Python. If either is missing, it does
-    nothing, and the collector closes the socket as above.
+    Why: ``Connection.terminate()`` aborts the transport, whose cleanup needs the closed
+    loop, and asyncpg has no public handle on the socket; left to the garbage collector, it
+    warns "unclosed transport" (an error under ``filterwarnings = error``). So this runs the
+    transport's own ``_call_connection_lost``, reached through the connection's
+    ``_transport`` (both present in asyncpg 0.29.0-0.32.0 on every supported Python); if
+    either is missing, it does nothing and the collector closes the socket.
     """
     lost = getattr(transport, "_call_connection_lost", None)
     if lost is None or transport.get_extra_info("socket") is None:

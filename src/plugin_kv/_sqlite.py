@@ -1,28 +1,24 @@
 """SQLite backend on aiosqlite's public API: one connection, WAL for files, group commit.
 
 A write takes one route: `SQLiteBackend._write`, then `SQLiteBackend._send`, the one place
-that hands writes to aiosqlite's worker. A write that finds the worker free goes at once,
-awaited by its caller like a plain ``execute``. Writes issued while a batch is on the worker
-wait in ``_pending`` and form the next batch, sent as soon as that one is answered: runs of
-upserts as one multi-row statement (one autocommit transaction, so a write is acknowledged
-only once committed), retried one by one if it fails, anything else alone, in the order
-issued. Reads go straight to aiosqlite, or join the queue while writes are under way.
+that hands writes to aiosqlite's worker. A write that finds the worker free goes at once;
+writes issued while a batch is on the worker wait in ``_pending`` and form the next batch:
+runs of upserts as one multi-row statement (acknowledged once committed), retried one by one
+if it fails, anything else alone, in order. Reads go straight to aiosqlite, or join the queue
+while writes are under way.
 
 Mechanisms kept, each with the tests that need it:
 
-- The batch queue, sent by a coroutine stepped on aiosqlite's futures (`_drive`) rather than
-  a task that ``asyncio.run`` would cancel: tests/unit/test_group_commit.py (one statement,
-  failing alone, a cancelled write, close commits what is pending).
-- A thread lock, and each outcome delivered on its caller's loop (`_deliver`): one service
-  used from two event loops at once (test_writes_from_two_event_loops_at_once_both_land).
-- A guard per event loop (`_guard`): aiosqlite's worker dies when it answers a closed loop,
-  so at ``loop.shutdown_asyncgens()`` the guard waits until the worker owes that loop
-  nothing (test_a_write/read_abandoned_by_a_closed_event_loop_...); `close` retires the
-  guards (test_lifecycle.py::test_closing_a_service_then_its_loop_prints_nothing).
-- Closing from a thread of its own (`_abandon`): a backend dropped unclosed, or left open
-  when the main thread ends, stops aiosqlite's worker, which is not a daemon thread
-  (test_lifecycle.py::test_an_unclosed_service_stops_its_worker_thread,
-  ::test_a_process_ends_with_an_unclosed_service_in_a_module_global).
+- The batch queue, stepped on aiosqlite's futures by `_drive` (``asyncio.run`` would cancel
+  a task): tests/unit/test_group_commit.py.
+- A thread lock, and each outcome delivered on its caller's loop (`_deliver`):
+  test_writes_from_two_event_loops_at_once_both_land.
+- A guard per event loop (`_guard`): no loop closes while aiosqlite's worker owes it an
+  answer (test_a_write/read_abandoned_by_a_closed_event_loop_...); `close` retires the guards
+  (test_lifecycle.py::test_closing_a_service_then_its_loop_prints_nothing).
+- Closing from a thread of its own (`_abandon`), for a backend dropped unclosed or left open
+  as the main thread ends: test_lifecycle.py::test_an_unclosed_service_stops_its_worker_thread,
+  ::test_a_process_ends_with_an_unclosed_service_in_a_module_global.
 """
 
 from __future__ import annotations
@@ -41,14 +37,12 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from ._backend import Row
+from ._backend import ABOVE_EVERY_KEY, Row, finish
 from .errors import BackendError, BackendUnavailableError, ServiceClosedError
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 Params = list[tuple[str, str, str, float | None]]
 
-OLDEST_SQLITE = (3, 35, 0)
-"""``DELETE ... RETURNING`` needs SQLite 3.35."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv_entries (
     plugin TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL,
@@ -69,24 +63,14 @@ _CLEAR_ALL = "DELETE FROM kv_entries WHERE plugin = ? RETURNING expires_at"
 _SIZES = f"SELECT plugin, count(*) FROM kv_entries WHERE {_LIVE} GROUP BY plugin ORDER BY plugin"
 _PURGE = "DELETE FROM kv_entries WHERE expires_at <= ?"
 
-
-def _ranged(sql: str) -> dict[bool, str]:
-    """Return ``sql`` for a key range with an upper bound (True) and without (False)."""
-    bounds = {True: "plugin = ? AND key >= ? AND key < ?", False: "plugin = ? AND key >= ?"}
-    return {bounded: sql.format(where) for bounded, where in bounds.items()}
-
-
-_LIST = _ranged(f"SELECT key FROM kv_entries WHERE {{}} AND {_LIVE} ORDER BY key LIMIT ?")
-_COUNT = _ranged(f"SELECT count(*) FROM kv_entries WHERE {{}} AND {_LIVE}")
-_CLEAR_LIVE = _ranged(f"DELETE FROM kv_entries WHERE {{}} AND {_LIVE}")
-_CLEAR_EXPIRED = _ranged("DELETE FROM kv_entries WHERE {} AND expires_at <= ?")
-_ROWS_PER_STATEMENT = 2000
-"""Rows per multi-row upsert (four parameters each; SQLite allows 32,766). A `set_many` of
-more runs as ``executemany`` in an explicit transaction."""
-_CHUNK = 500
-"""Keys per ``IN (...)`` list: far below SQLite's limit on bound parameters."""
-_SETTLE_SECONDS = 30.0
-"""How long a closing event loop waits for a dropped backend's connection to close."""
+_RANGE = "plugin = ? AND key >= ? AND key < ?"
+_LIST = f"SELECT key FROM kv_entries WHERE {_RANGE} AND {_LIVE} ORDER BY key LIMIT ?"
+_COUNT = f"SELECT count(*) FROM kv_entries WHERE {_RANGE} AND {_LIVE}"
+_CLEAR_LIVE = f"DELETE FROM kv_entries WHERE {_RANGE} AND {_LIVE}"
+_CLEAR_EXPIRED = f"DELETE FROM kv_entries WHERE {_RANGE} AND expires_at <= ?"
+_ROWS_PER_STATEMENT = 2000  # 4 parameters each (SQLite allows 32,766); more: executemany
+_CHUNK = 500  # keys per IN (...) list
+_SETTLE_SECONDS = 30.0  # how long a closing loop waits for a dropped backend's close
 
 
 @dataclasses.dataclass(slots=True)
@@ -122,7 +106,7 @@ class SQLiteBackend:
     ) -> SQLiteBackend:
         """Open (and create) the store at ``path``, or in memory when ``path`` is None."""
         url = "sqlite://" if path is None else f"sqlite:///{path}"
-        if sqlite3.sqlite_version_info < OLDEST_SQLITE:
+        if sqlite3.sqlite_version_info < (3, 35, 0):  # for DELETE ... RETURNING
             raise BackendError(
                 f"cannot open SQLite store {url}: this Python has SQLite"
                 f" {sqlite3.sqlite_version!r}; plugin-kv needs SQLite 3.35 or newer"
@@ -132,14 +116,13 @@ class SQLiteBackend:
                 f"cannot open SQLite store {url}: directory {str(path.parent)!r} does not exist"
             )
         target = ":memory:" if path is None else str(path)
+        connection = None
         try:
             connection = await aiosqlite.connect(target, timeout=busy_timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise BackendUnavailableError(f"cannot open SQLite store {url}: {exc}") from exc
-        try:
             await _prepare(connection, path is not None, synchronous, busy_timeout)
         except BaseException as exc:
-            await connection.close()
+            if connection is not None:
+                await connection.close()
             if isinstance(exc, sqlite3.Error):
                 raise BackendUnavailableError(f"cannot open SQLite store {url}: {exc}") from exc
             raise
@@ -164,14 +147,13 @@ class SQLiteBackend:
         self, plugin: str, low: str, high: str | None, now: float, limit: int | None
     ) -> list[str]:
         """Return live keys in ``[low, high)``, sorted."""
-        last = -1 if limit is None else limit
-        params = (plugin, low, now, last) if high is None else (plugin, low, high, now, last)
-        return [row[0] for row in await self._read("list_keys", _LIST[high is not None], params)]
+        params = (plugin, low, high or ABOVE_EVERY_KEY, now, -1 if limit is None else limit)
+        return [row[0] for row in await self._read("list_keys", _LIST, params)]
 
     async def count(self, plugin: str, low: str, high: str | None, now: float) -> int:
         """Return the number of live keys in ``[low, high)``."""
-        params = (plugin, low, now) if high is None else (plugin, low, high, now)
-        return int((await self._read("count", _COUNT[high is not None], params))[0][0])
+        params = (plugin, low, high or ABOVE_EVERY_KEY, now)
+        return int((await self._read("count", _COUNT, params))[0][0])
 
     async def plugin_sizes(self, now: float) -> dict[str, int]:
         """Return the live key count of every plugin that has one."""
@@ -194,21 +176,22 @@ class SQLiteBackend:
 
     def clear(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
         """Delete every live key in ``[low, high)``, then expired leftovers; return how many."""
-        where, bounded = (plugin, low) if high is None else (plugin, low, high), high is not None
+        params = (plugin, low, high or ABOVE_EVERY_KEY, now)
 
         async def remove() -> int:
-            removed = (await self._connection.execute(_CLEAR_LIVE[bounded], (*where, now))).rowcount
-            await self._connection.execute(_CLEAR_EXPIRED[bounded], (*where, now))
+            removed = (await self._connection.execute(_CLEAR_LIVE, params)).rowcount
+            await self._connection.execute(_CLEAR_EXPIRED, params)
             return removed
 
         return self._write("clear", None, remove)
 
     def clear_and_count(self, plugin: str, now: float) -> Awaitable[tuple[int, int]]:
         """Delete every key of ``plugin``, then count its live keys; return both, as one job."""
+        every = (plugin, "", ABOVE_EVERY_KEY, now)
 
         async def remove() -> tuple[int, int]:
             gone = await self._connection.execute_fetchall(_CLEAR_ALL, (plugin,))
-            left = await self._connection.execute_fetchall(_COUNT[False], (plugin, "", now))
+            left = await self._connection.execute_fetchall(_COUNT, every)
             return sum(_live(expires, now) for (expires,) in gone), int(next(iter(left))[0])
 
         return self._write("clear", None, remove)
@@ -239,7 +222,7 @@ class SQLiteBackend:
         finally:
             self._gone.set()
             for guard in self._guards.values():
-                _finish(guard)  # its loop may now close, with or without shutting down
+                finish(guard)  # its loop may now close, with or without shutting down
             self._guards.clear()
 
     def __del__(self) -> None:
@@ -249,9 +232,8 @@ class SQLiteBackend:
     def _abandon(self) -> None:
         """Close the connection from a thread of its own, behind the work queued.
 
-        The caller may be any thread, in a loop about to close: aiosqlite's finalizer would
-        hand its worker a future of such a loop. The guards go with that thread: they hold
-        their loops open until the close is done.
+        The caller may be any thread, in a loop about to close. The guards go with that
+        thread: they hold their loops open until the close is done.
         """
         with self._lock:
             if self._closing:
@@ -292,10 +274,7 @@ class SQLiteBackend:
         if rows is None or len(rows) > _ROWS_PER_STATEMENT:  # several calls: never cut short
             _drive(self._flush([write]))
             return await write.future
-        try:  # one call, awaited here like a plain execute (cancelled, it still runs)
-            await self._send([write])
-        finally:
-            self._send_next()
+        await self._flush([write])  # one call, awaited like a plain execute
         return write.future.result()
 
     def _send_next(self) -> None:
@@ -312,6 +291,7 @@ class SQLiteBackend:
             _deliver(waiter, False, None)
 
     async def _flush(self, batch: list[_Write]) -> None:
+        """Send ``batch``, then hand the worker the writes that came meanwhile."""
         try:
             await self._send(batch)
         finally:
@@ -320,8 +300,7 @@ class SQLiteBackend:
     async def _send(self, batch: list[_Write]) -> None:
         """Run ``batch`` in order, handing each caller its outcome.
 
-        A run of upserts goes as one statement; if it fails, nothing of it was applied, and
-        each runs again alone, so that only the one at fault fails its caller.
+        A run of upserts goes as one statement; if that fails, each runs again alone.
         """
         while batch:
             group = rows = 0
@@ -371,15 +350,13 @@ class SQLiteBackend:
     def _guard(self, loop: asyncio.AbstractEventLoop) -> None:
         """Keep ``loop`` from closing while the worker still owes it an answer.
 
-        aiosqlite's worker hands each answer to the loop that asked, and dies if that loop is
-        closed by then. A task cancelled as ``asyncio.run`` ends leaves such an answer behind.
-        So the first call from a loop parks an async generator there, which the loop's
-        ``shutdown_asyncgens()`` closes: it then waits until the worker owes the loop nothing.
+        aiosqlite's worker dies if the loop it answers is closed. The first call from a loop
+        parks an async generator there; ``shutdown_asyncgens()`` runs it to `_drain` the loop.
         """
         if loop in self._guards:
             return
         for closed in [known for known in self._guards if known.is_closed()]:
-            _finish(self._guards.pop(closed))  # closed without shutting down: nothing owed
+            finish(self._guards.pop(closed))  # closed without shutting down: nothing owed
         guard = _loop_guard(weakref.ref(self), self._gone, loop)
         with contextlib.suppress(StopIteration):
             guard.asend(None).send(None)  # runs to its first yield, registered with the loop
@@ -416,8 +393,7 @@ _OPEN: weakref.WeakSet[SQLiteBackend] = weakref.WeakSet()
 def _watch_exit() -> None:
     """Start (once) the thread that closes forgotten stores when the main thread ends.
 
-    aiosqlite's worker is not a daemon thread: the interpreter joins it before ``atexit``
-    handlers run, so a connection left open in a global would keep the process alive.
+    aiosqlite's worker is not a daemon thread: the interpreter joins it before ``atexit``.
     """
     threading.Thread(target=_close_at_exit, name="plugin-kv-exit", daemon=True).start()
 
@@ -440,17 +416,13 @@ def _close_quietly(
     finally:
         gone.set()
         for guard in guards:
-            _finish(guard)
+            finish(guard)
 
 
 async def _loop_guard(
     backend: weakref.ref[SQLiteBackend], gone: threading.Event, loop: asyncio.AbstractEventLoop
 ) -> AsyncGenerator[None, None]:
-    """Park in ``loop`` until it shuts down; then drain the backend (see `_guard`).
-
-    A backend dropped or closing closes its connection behind the work queued, answers owed
-    to this loop included: then wait for that close.
-    """
+    """Park in ``loop`` until it shuts down; then drain the backend, or wait for its close."""
     try:
         yield
     finally:
@@ -461,23 +433,8 @@ async def _loop_guard(
             await asyncio.get_running_loop().run_in_executor(None, gone.wait, _SETTLE_SECONDS)
 
 
-def _finish(guard: AsyncGenerator[None, None]) -> None:
-    """Close a loop guard whose connection is gone, without needing its loop."""
-    closing = guard.aclose()
-    try:
-        closing.send(None)
-    except (StopIteration, RuntimeError):  # done, or already running its finally
-        pass
-    else:  # waiting for a close still under way: leave it to its loop
-        closing.close()
-
-
 def _drive(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run ``coroutine`` on the running loop step by step on its futures, without a task.
-
-    ``asyncio.run`` cancels the tasks left when it ends: a cancelled batch would leave its
-    callers waiting.
-    """
+    """Run ``coroutine`` step by step on its futures, without a task ``asyncio.run`` cancels."""
 
     def step(_: object = None) -> None:
         with contextlib.suppress(StopIteration):
@@ -512,11 +469,9 @@ async def _prepare(
 ) -> None:
     """Switch a file store to WAL, set durability, create the schema; retry while locked.
 
-    Processes opening a new file at once can find it locked while one switches it to WAL,
-    a step the busy handler does not cover.
+    The busy handler does not cover a new file being switched to WAL by another process.
     """
     deadline = time.monotonic() + busy_timeout
-    delay = 0.005
     while True:
         try:
             if is_file:
@@ -527,5 +482,4 @@ async def _prepare(
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            await asyncio.sleep(0.01)
