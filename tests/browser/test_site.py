@@ -29,7 +29,7 @@ import pytest
 from mkdocs.utils.yaml import yaml_load
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, ViewportSize
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -219,7 +219,7 @@ def test_home_page_renders(visit: Visit) -> None:
     visit.assert_no_errors()
 
 
-FOLD = {"width": 1280, "height": 800}
+FOLD: ViewportSize = {"width": 1280, "height": 800}
 DOORS = ("Use plugin-kv's store", "You have your own store")
 """The home page's two ways in, each an h2 that must show on its first screen."""
 
