@@ -3,7 +3,7 @@
 The store, the ``kv_store`` adapter and the ``conftest.py`` recipe are read from the page that
 shows them (``docs/how-to/own-store.md``), so what is measured is what the guide teaches. One
 pytest run holds four kinds of test, taking turns test by test; each writes one key and reads
-it back through the page's ``KVStore``, on a connection opened per test:
+it back through the page's ``BotDB`` (SQLAlchemy, plain methods), opened once per run:
 
 - baseline: a fixed namespace, nothing removed (the leaky suite);
 - own calls: a fixture that, after the test, calls the adapter's ``clear`` and ``list_keys``
@@ -53,14 +53,14 @@ def pytest_sessionfinish(session):
         _json.dump({"durations": _durations, "calls": _calls}, out)
 
 
-@pytest_asyncio.fixture
-async def own_calls(db, request):
+@pytest.fixture
+def own_calls(db, request):
     namespace = "own." + request.node.name
     yield namespace
     store = BotNamespaces(db)
     started = _time.perf_counter()
-    await store.clear(namespace)
-    left = await store.list_keys(namespace)
+    store.clear(namespace)
+    left = store.list_keys(namespace)
     _calls.append(_time.perf_counter() - started)
     assert left == []
 """
@@ -70,10 +70,9 @@ TEST = """import pytest
 
 
 @pytest.mark.parametrize("n", range({tests}))
-@pytest.mark.asyncio
-async def {name}(db, {fixture}n):
-    await db.kv_set({namespace}, "user:1", {{"name": "Ada", "n": n}})
-    assert await db.kv_get({namespace}, "user:1") == {{"name": "Ada", "n": n}}
+def {name}(db, {fixture}n):
+    db.set_value({namespace}, "user:1", {{"name": "Ada", "n": n}})
+    assert db.get_value({namespace}, "user:1") == {{"name": "Ada", "n": n}}
 """
 
 KINDS = {
@@ -110,10 +109,11 @@ def write_project(project: Path, tests: int) -> None:
     """Write the page's store, its ``kv_store`` conftest, the recipe, and the four test files."""
     files = page_files()
     conftests = files["conftest.py"]
-    (project / "kvstore.py").write_text(files["kvstore.py"][0])
+    for module in ("botdb.py", "karma.py"):
+        (project / module).write_text(files[module][0])
     (project / "conftest.py").write_text(_one(conftests, "return BotNamespaces(db)") + RECORDER)
     (project / "recipe").mkdir()
-    (project / "recipe" / "conftest.py").write_text(_one(conftests, "def isolated_plugin("))
+    (project / "recipe" / "conftest.py").write_text(_one(conftests, "pytest only"))
     (project / "pyproject.toml").write_text(
         "[tool.pytest.ini_options]\n"
         'asyncio_mode = "strict"\n'
@@ -144,8 +144,8 @@ def measure_own_store(
     """Return the per-test figures in microseconds and the paired ratios, each with its spread.
 
     ``where`` is the folder that holds the run and the store's file (default: the system's
-    temporary folder). The page's store commits every write with SQLite's defaults (rollback
-    journal, ``synchronous=FULL``), so on a real disk its flushes dominate; on a RAM disk
+    temporary folder). The page's store commits every write in WAL mode with SQLite's default
+    ``synchronous=FULL``, so on a real disk its flushes dominate; on a RAM disk
     (``/dev/shm``) what remains is the work of the calls and the fixtures.
     """
     runs: list[tuple[dict[str, float], float]] = []
@@ -204,7 +204,7 @@ class OwnStore:
         f = self.figures
         return [
             "**Your own store** (the store of [Isolate tests of your own store]"
-            "(../how-to/own-store.md), its file on disk with SQLite's defaults):"
+            "(../how-to/own-store.md), its file on disk in WAL mode):"
             f" overhead per test over a test that removes nothing, {int(f['tests_per_kind'])}"
             " tests of each kind a run, taking turns:",
             "",

@@ -29,7 +29,7 @@ import pytest
 from mkdocs.utils.yaml import yaml_load
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, ViewportSize
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -216,6 +216,30 @@ def test_home_page_renders(visit: Visit) -> None:
     assert "plugin-kv" in visit.page.title()
     assert visit.page.locator("article h1").first.inner_text().strip()
     assert visit.page.locator("nav.md-nav--primary").get_by_text("Tutorial").count() >= 1
+    visit.assert_no_errors()
+
+
+FOLD: ViewportSize = {"width": 1280, "height": 800}
+DOORS = ("Use plugin-kv's store", "You have your own store")
+"""The home page's two ways in, each an h2 that must show on its first screen."""
+
+
+def test_home_page_shows_both_doors_above_the_fold(visit: Visit) -> None:
+    visit.page.set_viewport_size(FOLD)
+    visit.open()
+    for door in DOORS:
+        heading = visit.page.locator("article h2").filter(has_text=door)
+        assert heading.count() == 1, f"the home page has no heading {door!r}"
+        box = heading.bounding_box()
+        assert box is not None, f"{door!r} is not shown"
+        top, bottom = box["y"], box["y"] + box["height"]
+        assert top >= 0, f"{door!r} starts at {top:.0f} px, above the page"
+        assert bottom <= FOLD["height"], (
+            f"{door!r} ends at {bottom:.0f} px, below the fold of a"
+            f" {FOLD['width']}x{FOLD['height']} window"
+        )
+    SCREENSHOTS.mkdir(exist_ok=True)
+    visit.page.screenshot(path=str(SCREENSHOTS / "home-page-first-screen-1280x800.png"))
     visit.assert_no_errors()
 
 
