@@ -238,6 +238,15 @@ def test_home_page_shows_both_doors_above_the_fold(visit: Visit) -> None:
             f"{door!r} ends at {bottom:.0f} px, below the fold of a"
             f" {FOLD['width']}x{FOLD['height']} window"
         )
+        # The door's example, whole, on the first screen too.
+        door_heading = visit.page.locator("h2", has_text=door)
+        example = visit.page.locator("article .grid > div").filter(has=door_heading).locator("pre")
+        example_box = example.first.bounding_box()
+        assert example_box is not None, f"{door!r} shows no example"
+        example_bottom = example_box["y"] + example_box["height"]
+        assert example_bottom <= FOLD["height"], (
+            f"the example of {door!r} ends at {example_bottom:.0f} px, below the fold"
+        )
     SCREENSHOTS.mkdir(exist_ok=True)
     visit.page.screenshot(path=str(SCREENSHOTS / "home-page-first-screen-1280x800.png"))
     visit.assert_no_errors()
