@@ -123,6 +123,7 @@ def _keep(run: Run, item: pytest.Item, state: TestState, store: Store, pending: 
     if not (run.keep_failed and state.failed):
         return False
     run.outbox.kept += [f"{item.nodeid}: {name} in {store.name}" for name in pending]
+    run.kept_any = True
     return True
 
 

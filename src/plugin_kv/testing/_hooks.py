@@ -74,10 +74,12 @@ def pytest_configure(config: pytest.Config) -> None:
     keep = config.getoption("kv_keep_failed")
     register_loop_fixtures(config)
     configure_secret_keys(config)
+    worker: dict[str, Any] = getattr(config, "workerinput", {})  # an xdist worker's
     run = config.stash[RUN] = Run(
         url=StoreURL(url) if url else None,
         leaks=cast(LeakMode, leaks),
         keep_failed=bool(config.getini("kv_keep_failed") if keep is None else keep),
+        run_id=str(worker.get("testrunuid") or ""),
     )
     name = "plugin_kv.testing.gatherer"
     if config.pluginmanager.has_plugin(name):  # configured again: gather into the new run

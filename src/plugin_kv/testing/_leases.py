@@ -42,9 +42,10 @@ class LeaseKeeper:
     service of its own per store, in its own event loop, so it never shares the tests'.
     """
 
-    def __init__(self, token: str) -> None:
-        """Keep the leases of process ``token``."""
+    def __init__(self, token: str, run: str) -> None:
+        """Keep the leases of process ``token`` of test run ``run``."""
         self._token = token
+        self._run_id = run
         self._urls: list[str] = []
         self._failures: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -92,7 +93,8 @@ class LeaseKeeper:
                     try:
                         if url not in services:
                             services[url] = loop.run_until_complete(_open(url))
-                        loop.run_until_complete(take_lease(services[url], self._token))
+                        lease = take_lease(services[url], self._token, self._run_id)
+                        loop.run_until_complete(lease)
                         self._failures.pop(url, None)
                     except Exception as exc:  # the store is away: retry at the next turn
                         self._failures[url] = f"{type(exc).__name__}: {exc}"
@@ -141,33 +143,53 @@ def process_is_gone(lease: object) -> bool:
     return False
 
 
-def _lease_value() -> dict[str, Any]:
-    return {"machine": machine_id(), "pid": os.getpid(), "since": time.time()}
+def process_record(run: str) -> dict[str, Any]:
+    """Return what a lease (or a run record) says of this process, part of test run ``run``."""
+    return {"machine": machine_id(), "pid": os.getpid(), "run": run, "since": time.time()}
 
 
-async def take_lease(service: KVService, token: str) -> None:
+def is_over(record: object, own_run: str) -> bool:
+    """Return whether a process's ``record`` proves it over, seen from test run ``own_run``.
+
+    Over: it says it ended, or names a process on this machine that has exited; never a
+    process of ``own_run`` itself (an xdist worker that ended keeps what it kept for the run).
+    """
+    if not isinstance(record, dict) or record.get("run") == own_run:
+        return False
+    return "ended" in record or process_is_gone(record)
+
+
+async def take_lease(service: KVService, token: str, run: str) -> None:
     """Take, or renew, process ``token``'s lease on ``service`` for `LEASE_SECONDS`."""
-    await service.set(_names.LEASE_NAMESPACE, token, _lease_value(), ttl=LEASE_SECONDS)
+    await service.set(_names.LEASE_NAMESPACE, token, process_record(run), ttl=LEASE_SECONDS)
 
 
-async def release(service: KVService, token: str) -> None:
-    """Give up process ``token``'s lease on ``service``, then close it."""
+async def release(service: KVService, token: str, run: str, *, kept: bool = False) -> None:
+    """Give up process ``token``'s lease on ``service``, then close it.
+
+    A process that ``kept`` namespaces leaves its lease marked ended instead: later runs
+    sweep what it kept, the other processes of its own run (xdist workers) do not.
+    """
     try:
-        await service.delete(_names.LEASE_NAMESPACE, token)
+        if kept:
+            ended = {**process_record(run), "ended": time.time()}
+            await service.set(_names.LEASE_NAMESPACE, token, ended, ttl=LEASE_SECONDS)
+        else:
+            await service.delete(_names.LEASE_NAMESPACE, token)
     finally:
         await service.close()
 
 
-async def sweep_stale(service: KVService, own_token: str) -> list[str]:
+async def sweep_stale(service: KVService, own_token: str, own_run: str = "") -> list[str]:
     """Remove the namespaces on ``service`` of processes whose lease proves them over.
 
-    A process is over when its lease is gone (expired or released) or names a process on
-    this machine that has exited; its lease, if any, goes too.
+    A process is over when its lease is gone (expired or released) or `is_over` says so,
+    seen from test run ``own_run`` (default: this process alone); its lease, if any, goes too.
     """
 
     async def lease_is_over(token: str) -> bool:
         lease = await service.get(_names.LEASE_NAMESPACE, token)
-        over = lease is None or process_is_gone(lease)
+        over = lease is None or is_over(lease, own_run or own_token)
         if over and lease is not None:
             await service.delete(_names.LEASE_NAMESPACE, token)
         return over

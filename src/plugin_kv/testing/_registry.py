@@ -44,10 +44,10 @@ class Registry:
         """Use ``directory`` (default: `runs_dir`)."""
         self.directory = directory or runs_dir()
 
-    def start(self, token: str) -> None:
-        """Record that process ``token`` runs from now on."""
+    def start(self, token: str, run: str) -> None:
+        """Record that process ``token`` of test run ``run`` runs from now on."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._write(token, {"machine": _leases.machine_id(), "pid": os.getpid(), "since": _now()})
+        self._write(token, _leases.process_record(run))
 
     def end(self, token: str) -> None:
         """Record that process ``token`` has ended (its namespaces may be swept from now on)."""
@@ -63,12 +63,13 @@ class Registry:
             return None
         return record if isinstance(record, dict) else None
 
-    def is_over(self, token: str) -> bool:
-        """Return True only when this machine's record proves process ``token`` is over."""
-        record = self.read(token)
-        if record is None:
-            return False  # a run elsewhere, or long forgotten: never ours to sweep
-        return "ended" in record or _leases.process_is_gone(record)
+    def is_over(self, token: str, own_run: str) -> bool:
+        """Return True only when this machine's record proves process ``token`` is over.
+
+        Seen from test run ``own_run``: a process of that run is never over (`_leases.is_over`).
+        A token without a record belongs to a run elsewhere, or long forgotten: never over.
+        """
+        return _leases.is_over(self.read(token), own_run)
 
     def forget_old(self) -> None:
         """Delete the records of runs that ended more than `FORGET_AFTER_SECONDS` ago."""

@@ -95,6 +95,10 @@ class Run:
     leaks: LeakMode
     keep_failed: bool
     token: str = field(default_factory=_names.new_token)
+    run_id: str = ""
+    """The test run this process belongs to: xdist's run id in a worker, else its token."""
+    kept_any: bool = False
+    """Whether this process kept namespaces (``--kv-keep-failed``): its lease stays, ended."""
     counter: int = 0
     services: dict[str, KVService] = field(default_factory=dict)
     outbox: Summary = field(default_factory=Summary)
@@ -112,7 +116,8 @@ class Run:
     keeper: _leases.LeaseKeeper = field(init=False)
 
     def __post_init__(self) -> None:
-        self.keeper = _leases.LeaseKeeper(self.token)
+        self.run_id = self.run_id or self.token
+        self.keeper = _leases.LeaseKeeper(self.token, self.run_id)
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` to completion from synchronous fixture code."""
@@ -151,9 +156,9 @@ class Run:
                 )
             assert service is not None
             self.services[url] = service
-            self.call(_leases.take_lease(service, self.token))
+            self.call(_leases.take_lease(service, self.token, self.run_id))
             self.keeper.keep(url)  # renews it from now on
-            self.outbox.swept += self.call(_leases.sweep_stale(service, self.token))
+            self.outbox.swept += self.call(_leases.sweep_stale(service, self.token, self.run_id))
         return service
 
     def store(self, target: object) -> Store:
@@ -182,7 +187,7 @@ class Run:
         self.outbox.missing[store.kind] = store.missing_features()
         if self.registry is None:
             self.registry = _registry.Registry()
-            self.registry.start(self.token)
+            self.registry.start(self.token, self.run_id)
             self.registry.forget_old()
         return True
 
@@ -193,7 +198,7 @@ class Run:
             return
 
         async def recorded_over(token: str) -> bool:
-            return registry.is_over(token)
+            return registry.is_over(token, self.run_id)
 
         try:
             self.outbox.swept += await _leases.sweep(store, self.token, recorded_over)
@@ -223,7 +228,7 @@ class Run:
             if service.closed:
                 continue
             try:
-                self.call(_leases.release(service, self.token))
+                self.call(_leases.release(service, self.token, self.run_id, kept=self.kept_any))
             except Exception as exc:
                 errors.append(redact(f"could not close {service.url} cleanly: {exc}"))
         self.services.clear()
