@@ -179,3 +179,22 @@ def test_a_list_plugins_of_the_wrong_type_is_named_and_the_run_goes_on(
             " returned {'plugins': [[]'x'[]]}: it must return a list of str*"
         ]
     )
+
+
+def test_a_run_record_that_cannot_be_written_is_named_and_the_run_goes_on(
+    pytester: pytest.Pytester, table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("PLUGIN_KV_RUNS_DIR", str(blocker / "runs"))
+    pytester.makepyfile(test_later=PASSES)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"plugin-kv: could not record this run in {blocker / 'runs'} (*): what it keeps or"
+            " leaves in a kv_store of your own is not swept by later runs (set"
+            " PLUGIN_KV_RUNS_DIR to a writable directory)"
+        ]
+    )
+    assert namespaces(table) == set()

@@ -42,7 +42,7 @@ class TestState:
     loop: asyncio.AbstractEventLoop | None = None
     """The event loop the test's store works in, when it belongs to one."""
     sweep_due: bool = False
-    """Whether this test is the first of its process to use its store: it sweeps it first."""
+    """Whether this test is the first of its process to use its kind of store: it sweeps it."""
 
     def record_write(self, plugin: str, keys: list[str]) -> None:
         """Remember keys written through the watched store (a write observer)."""

@@ -126,7 +126,7 @@ def _bind(run: Run, kv_store: object, request: pytest.FixtureRequest) -> TestSta
     if state.store is None:
         store = state.store = run.store(kv_store)
         if not store.is_service:
-            state.sweep_due = run.meet_own_store(store) and store.can_sweep
+            state.sweep_due = run.meet_own_store(store)
             if run.leaks != "off":
                 state.watch(store)
             loops = request.config.stash.get(_LOOPS, None)

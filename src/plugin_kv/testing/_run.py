@@ -187,7 +187,14 @@ class Run:
         self.outbox.missing[store.kind] = store.missing_features()
         if self.registry is None:
             self.registry = _registry.Registry()
-            self.registry.start(self.token, self.run_id)
+            try:
+                self.registry.start(self.token, self.run_id)
+            except OSError as exc:  # a read-only home, say: later runs cannot sweep ours
+                self.outbox.problems.append(
+                    f"could not record this run in {self.registry.directory} ({exc}): what it"
+                    " keeps or leaves in a kv_store of your own is not swept by later runs"
+                    f" (set {_registry.RUNS_DIR_VAR} to a writable directory)"
+                )
             self.registry.forget_old()
         return True
 
