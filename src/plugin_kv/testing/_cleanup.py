@@ -62,7 +62,10 @@ class TestState:
             self.stop_watching = None
 
     def wrote_outside(self) -> bool:
-        """Return whether the test wrote outside its namespaces, through the watched store."""
+        """Return whether the test wrote outside its namespaces, through the watched store.
+
+        Only a watched store's writes are known: the fixtures watch one unless leaks are off.
+        """
         given = self.given
         return any(plugin not in given and plugin != LEASE_NAMESPACE for plugin in self.written)
 
@@ -95,7 +98,7 @@ async def after_test(run: Run, item: pytest.Item, state: TestState, found: Findi
                 found.problems.append(_not_removed(store, namespace, exc))
                 continue
             _verify(run, state, store, namespace, cleared, found)
-    if state.watched is not None and run.leaks != "off" and state.wrote_outside():
+    if state.watched is not None and state.wrote_outside():
         await _look_for_leaks(run, item, state, state.watched, found)
 
 
@@ -103,7 +106,7 @@ def finish(run: Run, item: pytest.Item, state: TestState) -> None:
     """Run `after_test` from synchronous teardown code, in the run's own loop; `conclude`."""
     __tracebackhide__ = True
     found = Findings()
-    if state.pending or (state.watched is not None and state.wrote_outside()):
+    if state.pending or state.wrote_outside():  # else there is nothing to wait for
         run.call(after_test(run, item, state, found))
     conclude(run, item, state, found)
 

@@ -128,31 +128,22 @@ class Store:
             )
         return lines
 
-    async def clear(self, namespace: str) -> None:
-        """Remove every key of ``namespace``."""
-        await resolved(self._clear(namespace))
+    async def clear(self, namespace: str) -> int | None:
+        """Remove every key of ``namespace``; return how many, where the store's clear says."""
+        returned = await resolved(self._clear(namespace))
+        return returned if type(returned) is int else None
 
     async def list_keys(self, namespace: str) -> list[str]:
         """Return the keys of ``namespace``; a wrong return type is a `TypeError` naming it."""
         assert self._list_keys is not None
         keys = await resolved(self._list_keys(namespace))
-        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-            raise TypeError(
-                f"{self.name}.list_keys({namespace!r}) returned {_short_repr(keys)}:"
-                " it must return a list of str (the keys in the namespace)"
-            )
-        return keys
+        return self._strings(keys, f"list_keys({namespace!r})", "the keys in the namespace")
 
     async def list_plugins(self) -> list[str]:
         """Return the store's namespaces; a wrong return type is a `TypeError` naming it."""
         assert self._list_plugins is not None
         plugins = await resolved(self._list_plugins())
-        if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-            raise TypeError(
-                f"{self.name}.list_plugins() returned {_short_repr(plugins)}: it must return"
-                " a list of str (the namespaces that hold keys)"
-            )
-        return plugins
+        return self._strings(plugins, "list_plugins()", "the namespaces that hold keys")
 
     async def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any] | None:
         """Return ``{key: value}`` for ``keys``, or None when the store cannot give values."""
@@ -166,14 +157,22 @@ class Store:
         if self.is_service:
             service: KVService = self.target  # type: ignore[assignment]
             return Cleared(*await service.clear_and_count(namespace))
-        returned = await resolved(self._clear(namespace))
-        removed = returned if type(returned) is int else None  # a count, where clear gives one
+        removed = await self.clear(namespace)
         if self._list_keys is None:
             return Cleared(removed, None)
         try:
             return Cleared(removed, len(await self.list_keys(namespace)))
         except Exception as exc:
             raise CheckFailed(exc) from exc
+
+    def _strings(self, value: object, call: str, meaning: str) -> list[str]:
+        """Return ``value``, which ``call`` returned, if it is a list of str; else TypeError."""
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise TypeError(
+                f"{self.name}.{call} returned {_short_repr(value)}: it must return a list of"
+                f" str ({meaning})"
+            )
+        return value
 
 
 class Cleared(NamedTuple):
