@@ -93,7 +93,6 @@ class SQLiteBackend:
         self._lock = threading.Lock()  # the queue's: loops of several threads may use it
         self._pending: list[_Write] = []
         self._sending: asyncio.AbstractEventLoop | None = None  # None: the worker is free
-        self._idle: list[asyncio.Future[None]] = []  # `close`, waiting for the last batch
         self._closing = False
         self._gone = threading.Event()  # set once the connection is closed, however
         self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
@@ -206,16 +205,16 @@ class SQLiteBackend:
 
     async def close(self) -> None:
         """Commit the writes already issued, then close the connection; safe to call twice."""
-        idle: asyncio.Future[None] | None = None
+        last = _Write("close", None, _nothing, asyncio.get_running_loop().create_future())
         with self._lock:
             if self._closing:
                 return
             self._closing = True  # nothing new is queued: the batches under way hold all
-            if self._sending is not None:
-                idle = asyncio.get_running_loop().create_future()
-                self._idle.append(idle)
-        if idle is not None:
-            await idle
+            if self._sending is None:
+                last.future.set_result(None)
+            else:
+                self._pending.append(last)  # answered once every write before it is done
+        await last.future
         _OPEN.discard(self)
         try:
             await self._connection.close()
@@ -277,25 +276,16 @@ class SQLiteBackend:
         await self._flush([write])  # one call, awaited like a plain execute
         return write.future.result()
 
-    def _send_next(self) -> None:
-        """After a batch: send the writes that came meanwhile, or go idle."""
-        idle: list[asyncio.Future[None]] = []
-        with self._lock:
-            batch, self._pending = self._pending, []
-            self._sending = asyncio.get_running_loop() if batch else None
-            if not batch:
-                idle, self._idle = self._idle, []
-        if batch:
-            _drive(self._flush(batch))
-        for waiter in idle:
-            _deliver(waiter, False, None)
-
     async def _flush(self, batch: list[_Write]) -> None:
-        """Send ``batch``, then hand the worker the writes that came meanwhile."""
+        """Send ``batch``; then hand the worker the writes that came meanwhile, or free it."""
         try:
             await self._send(batch)
         finally:
-            self._send_next()
+            with self._lock:
+                batch, self._pending = self._pending, []
+                self._sending = asyncio.get_running_loop() if batch else None
+            if batch:
+                _drive(self._flush(batch))
 
     async def _send(self, batch: list[_Write]) -> None:
         """Run ``batch`` in order, handing each caller its outcome.
@@ -441,6 +431,10 @@ def _drive(coroutine: Coroutine[Any, Any, None]) -> None:
             coroutine.send(None).add_done_callback(step)
 
     step()
+
+
+async def _nothing() -> None:
+    """The job `close` queues behind the writes under way."""
 
 
 def _deliver(future: asyncio.Future[Any], failed: bool, result: Any) -> None:
