@@ -8,7 +8,6 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, get_args
 
 from . import _rules
@@ -206,12 +205,7 @@ class KVService:
         """Return the service itself."""
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         """Close the service."""
         await self.close()
 
@@ -258,12 +252,7 @@ class _Opening:
     async def __aenter__(self) -> KVService:
         return await self._start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._service is not None:
             await self._service.close()
 

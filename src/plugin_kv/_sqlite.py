@@ -1,11 +1,10 @@
 """SQLite backend on aiosqlite's public API: one connection, WAL for files, group commit.
 
-A write takes one route: `SQLiteBackend._write`, then `SQLiteBackend._send`, the one place
+A write takes one route, `SQLiteBackend._write` then `SQLiteBackend._send`, the one place
 that hands writes to aiosqlite's worker. A write that finds the worker free goes at once;
 writes issued while a batch is on the worker wait in ``_pending`` and form the next batch:
-runs of upserts as one multi-row statement (acknowledged once committed), retried one by one
-if it fails, anything else alone, in order. Reads go straight to aiosqlite, or join the queue
-while writes are under way.
+runs of upserts as one statement (retried one by one if it fails), anything else alone, in
+order. Reads go straight to aiosqlite, or join the queue while writes are under way.
 
 Mechanisms kept, each with the tests that need it:
 
@@ -25,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import sqlite3
 import threading
@@ -33,7 +31,7 @@ import time
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import aiosqlite
 
@@ -44,10 +42,8 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 Params = list[tuple[str, str, str, float | None]]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv_entries (
-    plugin TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL,
-    PRIMARY KEY (plugin, key)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv_entries (plugin TEXT NOT NULL, key TEXT NOT NULL,
+    value TEXT NOT NULL, expires_at REAL, PRIMARY KEY (plugin, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kv_entries_expiry ON kv_entries (expires_at)
     WHERE expires_at IS NOT NULL;
 """
@@ -73,8 +69,7 @@ _CHUNK = 500  # keys per IN (...) list
 _SETTLE_SECONDS = 30.0  # how long a closing loop waits for a dropped backend's close
 
 
-@dataclasses.dataclass(slots=True)
-class _Write:
+class _Write(NamedTuple):
     """A write: an upsert's rows, or another job; its caller waits on ``future``."""
 
     operation: str
@@ -114,18 +109,10 @@ class SQLiteBackend:
             raise BackendUnavailableError(
                 f"cannot open SQLite store {url}: directory {str(path.parent)!r} does not exist"
             )
-        target = ":memory:" if path is None else str(path)
-        connection = None
         try:
-            connection = await aiosqlite.connect(target, timeout=busy_timeout, isolation_level=None)
-            await _prepare(connection, path is not None, synchronous, busy_timeout)
-        except BaseException as exc:
-            if connection is not None:
-                await connection.close()
-            if isinstance(exc, sqlite3.Error):
-                raise BackendUnavailableError(f"cannot open SQLite store {url}: {exc}") from exc
-            raise
-        return cls(connection, url)
+            return cls(await _connect(path, synchronous, busy_timeout), url)
+        except sqlite3.Error as exc:
+            raise BackendUnavailableError(f"cannot open SQLite store {url}: {exc}") from exc
 
     async def get(self, plugin: str, key: str, now: float) -> str | None:
         """Return the live JSON text under ``key``, or None."""
@@ -164,14 +151,10 @@ class SQLiteBackend:
         params = [(plugin, key, text, expires) for key, text, expires in rows]
         return self._write("set" if len(params) == 1 else "set_many", params, None)
 
-    def delete(self, plugin: str, key: str, now: float) -> Awaitable[bool]:
+    async def delete(self, plugin: str, key: str, now: float) -> bool:
         """Remove ``key``; return True if it was live (an expired leftover goes too)."""
-
-        async def remove() -> bool:
-            found = await self._connection.execute_fetchall(_DELETE, (plugin, key))
-            return any(_live(expires, now) for (expires,) in found)
-
-        return self._write("delete", None, remove)
+        remove = functools.partial(self._connection.execute_fetchall, _DELETE, (plugin, key))
+        return any(_live(expires, now) for (expires,) in await self._write("delete", None, remove))
 
     def clear(self, plugin: str, low: str, high: str | None, now: float) -> Awaitable[int]:
         """Delete every live key in ``[low, high)``, then expired leftovers; return how many."""
@@ -195,13 +178,10 @@ class SQLiteBackend:
 
         return self._write("clear", None, remove)
 
-    def purge_expired(self, now: float) -> Awaitable[int]:
+    async def purge_expired(self, now: float) -> int:
         """Delete expired keys; return how many."""
-
-        async def purge() -> int:
-            return (await self._connection.execute(_PURGE, (now,))).rowcount
-
-        return self._write("purge_expired", None, purge)
+        purge = functools.partial(self._connection.execute, _PURGE, (now,))
+        return int((await self._write("purge_expired", None, purge)).rowcount)
 
     async def close(self) -> None:
         """Commit the writes already issued, then close the connection; safe to call twice."""
@@ -216,23 +196,13 @@ class SQLiteBackend:
                 self._pending.append(last)  # answered once every write before it is done
         await last.future
         _OPEN.discard(self)
-        try:
-            await self._connection.close()
-        finally:
-            self._gone.set()
-            for guard in self._guards.values():
-                finish(guard)  # its loop may now close, with or without shutting down
-            self._guards.clear()
-
-    def __del__(self) -> None:
-        """Close the connection of a backend dropped unclosed (see `_abandon`)."""
-        self._abandon()
+        guards, self._guards = list(self._guards.values()), {}
+        await _shut(self._connection, self._gone, guards)
 
     def _abandon(self) -> None:
         """Close the connection from a thread of its own, behind the work queued.
 
-        The caller may be any thread, in a loop about to close. The guards go with that
-        thread: they hold their loops open until the close is done.
+        For any caller (a finalizer, the exit watcher): the guards' loops wait for the close.
         """
         with self._lock:
             if self._closing:
@@ -242,6 +212,8 @@ class SQLiteBackend:
         args = (self._connection, self._gone, list(self._guards.values()))
         with contextlib.suppress(RuntimeError):  # no new threads at interpreter shutdown
             threading.Thread(target=_close_quietly, args=args, daemon=True).start()
+
+    __del__ = _abandon  # a backend dropped unclosed
 
     def _read(self, operation: str, sql: str, params: Iterable[object]) -> Awaitable[Any]:
         """Run one query: straight to aiosqlite, or behind the writes under way (in order)."""
@@ -288,10 +260,7 @@ class SQLiteBackend:
                 _drive(self._flush(batch))
 
     async def _send(self, batch: list[_Write]) -> None:
-        """Run ``batch`` in order, handing each caller its outcome.
-
-        A run of upserts goes as one statement; if that fails, each runs again alone.
-        """
+        """Run ``batch`` in order, handing each caller its outcome (upserts: see the module)."""
         while batch:
             group = rows = 0
             for write in batch:
@@ -309,11 +278,9 @@ class SQLiteBackend:
             alone, batch = batch[: max(group, 1)], batch[max(group, 1) :]
             for write in alone:
                 try:
-                    result = await self._run(write)
+                    _deliver(write.future, False, await self._run(write))
                 except Exception as exc:  # the caller's, never lost in a batch
                     _deliver(write.future, True, exc)
-                else:
-                    _deliver(write.future, False, result)
 
     async def _run(self, write: _Write) -> Any:
         """Run one write; a driver error comes out as a `BackendError`."""
@@ -341,7 +308,7 @@ class SQLiteBackend:
         """Keep ``loop`` from closing while the worker still owes it an answer.
 
         aiosqlite's worker dies if the loop it answers is closed. The first call from a loop
-        parks an async generator there; ``shutdown_asyncgens()`` runs it to `_drain` the loop.
+        parks an async generator there; ``shutdown_asyncgens()`` runs it to drain the loop.
         """
         if loop in self._guards:
             return
@@ -351,16 +318,6 @@ class SQLiteBackend:
         with contextlib.suppress(StopIteration):
             guard.asend(None).send(None)  # runs to its first yield, registered with the loop
         self._guards[loop] = guard
-
-    async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait until the worker owes ``loop`` nothing: no batch sent from it, none before."""
-        while True:
-            try:
-                await self._connection.execute_fetchall("SELECT 1")  # behind all sent so far
-            except (ValueError, sqlite3.Error):  # closed meanwhile: nothing more to answer
-                return
-            if self._sending is not loop:
-                return
 
     def _closed(self) -> ServiceClosedError:
         return ServiceClosedError(f"the SQLite store {self.url} is closed; open a new one")
@@ -385,28 +342,33 @@ def _watch_exit() -> None:
 
     aiosqlite's worker is not a daemon thread: the interpreter joins it before ``atexit``.
     """
-    threading.Thread(target=_close_at_exit, name="plugin-kv-exit", daemon=True).start()
+
+    def close_at_exit() -> None:
+        threading.main_thread().join()
+        for backend in list(_OPEN):
+            backend._abandon()
+
+    threading.Thread(target=close_at_exit, name="plugin-kv-exit", daemon=True).start()
 
 
-def _close_at_exit() -> None:
-    threading.main_thread().join()
-    for backend in list(_OPEN):
-        backend._abandon()
-
-
-def _close_quietly(
+async def _shut(
     connection: aiosqlite.Connection,
     gone: threading.Event,
-    guards: Iterable[AsyncGenerator[None, None]],
+    guards: list[AsyncGenerator[None, None]],
 ) -> None:
-    """Close ``connection`` in an event loop of this thread; set ``gone``; finish ``guards``."""
+    """Close ``connection``; then set ``gone`` and let the guards' loops close, shut down or not."""
     try:
-        with contextlib.suppress(Exception):
-            asyncio.run(connection.close())
+        await connection.close()
     finally:
         gone.set()
         for guard in guards:
             finish(guard)
+
+
+def _close_quietly(*shut: Any) -> None:
+    """Run `_shut` with the arguments ``shut`` in an event loop of this thread."""
+    with contextlib.suppress(Exception):
+        asyncio.run(_shut(*shut))
 
 
 async def _loop_guard(
@@ -417,8 +379,12 @@ async def _loop_guard(
         yield
     finally:
         found = backend()
-        if found is not None and not found._closing:
-            await found._drain(loop)
+        if found is not None and not found._closing:  # drain: wait until the worker owes
+            with contextlib.suppress(ValueError, sqlite3.Error):  # ``loop`` nothing (or closed)
+                while True:
+                    await found._connection.execute_fetchall("SELECT 1")  # behind all sent
+                    if found._sending is not loop:  # and no batch of this loop's goes on
+                        break
         elif not gone.is_set():
             await asyncio.get_running_loop().run_in_executor(None, gone.wait, _SETTLE_SECONDS)
 
@@ -458,22 +424,26 @@ def _upsert_sql(rows: int) -> str:
     return _UPSERT.format(", ".join(["(?, ?, ?, ?)"] * rows))
 
 
-async def _prepare(
-    connection: aiosqlite.Connection, is_file: bool, synchronous: Synchronous, busy_timeout: float
-) -> None:
-    """Switch a file store to WAL, set durability, create the schema; retry while locked.
+async def _connect(
+    path: Path | None, synchronous: Synchronous, busy_timeout: float
+) -> aiosqlite.Connection:
+    """Connect; switch a file to WAL, set durability, create the schema; retry while locked.
 
     The busy handler does not cover a new file being switched to WAL by another process.
     """
+    target = ":memory:" if path is None else str(path)
+    connection = await aiosqlite.connect(target, timeout=busy_timeout, isolation_level=None)
+    wal = "" if path is None else "PRAGMA journal_mode=WAL;"
     deadline = time.monotonic() + busy_timeout
-    while True:
-        try:
-            if is_file:
-                await connection.execute("PRAGMA journal_mode=WAL")
-            await connection.execute(f"PRAGMA synchronous={synchronous}")
-            await connection.executescript(_SCHEMA)
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-            await asyncio.sleep(0.01)
+    try:
+        while True:
+            try:
+                await connection.executescript(f"{wal} PRAGMA synchronous={synchronous}; {_SCHEMA}")
+                return connection
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.01)
+    except BaseException:
+        await connection.close()
+        raise
