@@ -5,6 +5,7 @@ block) leaves the page alone: it sends an `Edit` (the fence's body as read, and 
 be) in its report, so that under xdist it reaches the main process. There `PageWriter`
 applies every edit of a page at once, the lowest fence first, so an edit that changes a
 body's length moves no other; an edit whose body changed since it was read is not applied.
+The page keeps its line endings, and each body the indentation of its fence line.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ Record = Callable[[Edit], None]
 def body_edit(page: Page, fence: CodeExample, source: str) -> Edit:
     """Return the edit that gives ``fence`` the body ``source``, indented as the fence is."""
     old = page.lines[fence.start_line : fence.end_line - 1]
-    pad = " " * fence.indent
+    opening = page.lines[fence.start_line - 1]
+    pad = opening[: len(opening) - len(opening.lstrip())]  # spaces or tabs, as written
     new = [pad + line if line else "" for line in source.split("\n")[:-1]]
     return Edit(page.rel, fence.start_line, old, new)
 
@@ -58,7 +60,9 @@ def apply_edits(root: Path, edits: list[Edit]) -> list[str]:
     done: list[str] = []
     for page in sorted({edit.page for edit in edits}):
         path = root / page
-        lines = path.read_text("utf-8").split("\n")
+        text = path.read_bytes().decode("utf-8")
+        newline = "\r\n" if "\r\n" in text else "\n"
+        lines = text.replace("\r\n", "\n").split("\n")
         said: list[str] = []
         for edit in sorted((e for e in edits if e.page == page), key=lambda e: -e.line):
             body = slice(edit.line, edit.line + len(edit.old))
@@ -67,7 +71,7 @@ def apply_edits(root: Path, edits: list[Edit]) -> list[str]:
                 said.append(f"{page}:{edit.line}: rewritten")
             else:
                 said.append(f"{page}:{edit.line}: not rewritten, the page changed meanwhile")
-        path.write_text("\n".join(lines), "utf-8")
+        path.write_bytes(newline.join(lines).encode("utf-8"))
         done += reversed(said)
     return done
 

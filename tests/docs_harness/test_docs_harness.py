@@ -265,6 +265,23 @@ def test_update_examples_restores_drifted_print_lines_under_xdist(
     project.runpytest_subprocess("docs", "-n", "2").assert_outcomes(passed=5)
 
 
+def test_update_examples_keeps_a_pages_line_endings_and_indentation(
+    project: pytest.Pytester,
+) -> None:
+    def windows_with_tabs(page: str) -> bytes:
+        """Windows line endings, and the admonition's body indented by a tab, not spaces."""
+        admonition, three, rest = page.partition('```py {title="three.py"}')
+        return (admonition.replace("\n    ", "\n\t") + three + rest).replace("\n", "\r\n").encode()
+
+    (project.path / "docs" / "page.md").write_bytes(windows_with_tabs(DRIFTED_PRINTS))
+    result = project.runpytest_subprocess("docs", "-n", "2", "--update-examples")
+    result.assert_outcomes(passed=5)
+    restored = windows_with_tabs(RESTORED_PRINTS)
+    assert b"\t```py" in restored
+    assert (project.path / "docs" / "page.md").read_bytes() == restored
+    project.runpytest_subprocess("docs", "-n", "2").assert_outcomes(passed=5)
+
+
 def test_lint_failure_names_the_page_line(project: pytest.Pytester) -> None:
     page = """\
     # Page
