@@ -1,4 +1,4 @@
-"""The MariaDB and Redis servers of the ready-made adapters' tests and docs: where, and whether.
+"""The servers of the tests and docs (PostgreSQL, MariaDB, Redis): where, and whether.
 
 Each `Server` is read from the environment (its URL variable, else the default of this machine),
 probed once per process, and either usable, or skipped with the reason, or, when its
@@ -18,11 +18,14 @@ import pytest
 
 from . import (
     DEFAULT_MARIADB_URL,
+    DEFAULT_POSTGRES_URL,
     DEFAULT_REDIS_URL,
     MARIADB_VAR,
+    POSTGRES_VAR,
     REDIS_VAR,
     REQUIRE_MARIADB_VAR,
     REQUIRE_REDIS_VAR,
+    REQUIRE_VAR,
 )
 
 PROBE_TIMEOUT = 5.0
@@ -104,11 +107,23 @@ def _probe_redis(url: str) -> None:
         client.close()
 
 
+def _probe_postgres(url: str) -> None:
+    from .postgres import postgres_unavailable  # opens a KVService on it
+
+    problem = postgres_unavailable(url)
+    if problem is not None:
+        raise ConnectionError(problem)
+
+
+POSTGRES = Server(
+    "PostgreSQL", POSTGRES_VAR, DEFAULT_POSTGRES_URL, REQUIRE_VAR, 5432, _probe_postgres
+)
+"""The PostgreSQL server (reached through plugin-kv's own backend)."""
 MARIADB = Server(
     "MariaDB", MARIADB_VAR, DEFAULT_MARIADB_URL, REQUIRE_MARIADB_VAR, 3306, _probe_mariadb
 )
 """The MariaDB server (reached through SQLAlchemy and PyMySQL)."""
 REDIS = Server("Redis", REDIS_VAR, DEFAULT_REDIS_URL, REQUIRE_REDIS_VAR, 6379, _probe_redis)
 """The Redis server, and the database the tests share with whatever else uses it."""
-SERVERS = {"mariadb": MARIADB, "redis": REDIS}
+SERVERS = {"postgres": POSTGRES, "mariadb": MARIADB, "redis": REDIS}
 """The servers by the name a docs fence gives them (``needs="redis"``) and their pytest mark."""

@@ -20,8 +20,7 @@ import pytest
 from pytest_examples import CodeExample, EvalExample
 from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
-from plugin_kv_dev import POSTGRES_URL, POSTGRES_VAR, REQUIRE_POSTGRES, REQUIRE_VAR, inner_config
-from plugin_kv_dev.postgres import postgres_unavailable
+from plugin_kv_dev import inner_config
 from plugin_kv_dev.services import SERVERS
 
 from .edits import Record, body_edit
@@ -184,12 +183,8 @@ def _inner_args(example: Example) -> list[str]:
     if unset is not None:
         message = f"args uses ${unset}, which is not set in the environment"
         pytest.fail(f"{example.where}: {message}", pytrace=False)
-    defaults = [
-        arg
-        for plugin, args in DEFAULT_ARGS.items()
-        if not any(plugin in word for word in given)
-        for arg in args
-    ]
+    named = " ".join(given)
+    defaults = [arg for plugin, args in DEFAULT_ARGS.items() if plugin not in named for arg in args]
     return [*defaults, *given]
 
 
@@ -255,32 +250,16 @@ def check_output(
 
 
 def check_needs(example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip (or, when required, fail) an example that needs a service that is not there.
-
-    ``needs="postgres"`` uses the test server of the shared dev module (``plugin_kv_dev``:
-    ``PLUGIN_KV_TEST_POSTGRES_URL``, as the test suite) and sets that variable for the example.
-    ``needs="mariadb"`` and ``needs="redis"`` do the same with `plugin_kv_dev.services`
-    (``PLUGIN_KV_TEST_MARIADB_URL``, ``PLUGIN_KV_TEST_REDIS_URL``).
-    """
+    """Skip (or, when required, fail) an example whose ``needs`` server is not there; else
+    give it the server's URL in its variable (servers and probes: `plugin_kv_dev.services`)."""
     __tracebackhide__ = True
-    needs = example.settings.get("needs")
-    if needs in SERVERS:  # the ready-made adapters' servers: the tests' own probe
-        server = SERVERS[needs]
-        problem = server.unavailable()
-        if problem is not None:
-            message = f"{example.where} needs {server.name}: {problem}"
-            if server.required:
-                pytest.fail(f"{message} (and {server.require_var}=1)", pytrace=False)
-            pytest.skip(f"{message}; set {server.url_var} to use another server")
-        monkeypatch.setenv(server.url_var, server.url)
+    server = SERVERS.get(example.settings.get("needs", ""))
+    if server is None:
         return
-    if needs != "postgres":
-        return
-    url = os.environ.get(POSTGRES_VAR) or POSTGRES_URL
-    problem = postgres_unavailable(url)
+    problem = server.unavailable()
     if problem is not None:
-        message = f"{example.where} needs PostgreSQL: {problem}"
-        if REQUIRE_POSTGRES or os.environ.get(REQUIRE_VAR) == "1":
-            pytest.fail(f"{message} (and {REQUIRE_VAR}=1)", pytrace=False)
-        pytest.skip(f"{message}; set {POSTGRES_VAR}=postgresql://user@host/db")
-    monkeypatch.setenv(POSTGRES_VAR, url)
+        message = f"{example.where} needs {server.name}: {problem}"
+        if server.required:
+            pytest.fail(f"{message} (and {server.require_var}=1)", pytrace=False)
+        pytest.skip(f"{message}; set {server.url_var} to use another server")
+    monkeypatch.setenv(server.url_var, server.url)

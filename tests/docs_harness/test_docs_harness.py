@@ -522,8 +522,8 @@ def test_needs_postgres_skips_without_a_server(
     result = run_docs(project, page)
     result.stdout.fnmatch_lines(
         [
-            "SKIPPED *docs/page.md:3 needs PostgreSQL: cannot reach 127.0.0.1:1 *;"
-            " set PLUGIN_KV_TEST_POSTGRES_URL=*"
+            "SKIPPED *docs/page.md:3 needs PostgreSQL: cannot reach PostgreSQL at 127.0.0.1:1 *;"
+            " set PLUGIN_KV_TEST_POSTGRES_URL to use another server"
         ]
     )
     result.assert_outcomes(passed=1, skipped=1)
@@ -544,7 +544,10 @@ def test_needs_postgres_fails_when_required(
     """
     result = run_docs(project, page)
     result.stdout.fnmatch_lines(
-        ["docs/page.md:3 needs PostgreSQL: cannot reach 127.0.0.1:1 *PLUGIN_KV_REQUIRE_POSTGRES=1)"]
+        [
+            "docs/page.md:3 needs PostgreSQL: cannot reach PostgreSQL at 127.0.0.1:1 *"
+            "PLUGIN_KV_REQUIRE_POSTGRES=1)"
+        ]
     )
     result.assert_outcomes(failed=1, passed=1)
 
