@@ -145,7 +145,10 @@ def _sqlite3_executemany(path: Path, items: dict[str, Any]) -> float:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous=NORMAL")
     started = time.perf_counter()
-    rows = [(PLUGIN, key, json.dumps(value), None) for key, value in items.items()]
+    rows = [
+        (PLUGIN, key, json.dumps(value, separators=(",", ":")), None)
+        for key, value in items.items()
+    ]
     db.execute("BEGIN IMMEDIATE")
     db.executemany(UPSERT, rows)
     db.execute("COMMIT")

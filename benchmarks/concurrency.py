@@ -2,20 +2,22 @@
 
 Two sizes, 50 and 3,000 single `set`s gathered at once on a file store. The limit does what
 no service can beat: the same number of coroutines gathered, each only encoding its value
-(``json.dumps``), then one aiosqlite ``executemany`` of all the rows in one transaction. Both
-ways take turns in one event loop on one file (the order rotating every turn), so that a busy
-moment of the machine hits them alike; the figure is the per-round ratio of the service's
-cost per set to the limit's.
+(``json.dumps``), then one aiosqlite ``executemany`` of all the rows in one transaction. Each
+way runs alone in its turn, on its own connection to one file, so that its worker thread is
+the only one (side by side, the scheduler would favour one connection's thread: see
+`benchmarks.calls`); the order rotates every round, and the figure is the per-round ratio
+of the service's cost per set to the limit's. The limit measured twice, the second time as a
+control, shows what the method itself adds (1.00x when nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -30,6 +32,8 @@ GOAL = 1.3
 """Gathered sets may cost at most this much their limit."""
 SIZES = {"50 single sets gathered at once": 50, "3,000 single sets gathered at once": 3000}
 """Each shape, and the sets gathered at once."""
+WAYS = ("service", "limit", "control")
+"""The service, its limit, and the limit again as a control."""
 SETS_PER_TURN = 3000
 """Sets each way writes per turn (the 50 are gathered 60 times over)."""
 
@@ -43,6 +47,8 @@ class ConcurrencyRow:
     service_us: float
     over_limit: Figure
     """Service cost per set over the limit's, per round."""
+    control: Figure
+    """The limit measured again over the limit: what the method adds."""
 
     def goal(self) -> Goal:
         return Goal.check(
@@ -54,7 +60,10 @@ class ConcurrencyRow:
         )
 
     def row(self) -> str:
-        return f"| {self.shape} | {self.limit_us:.1f} | {self.service_us:.1f} | {self.over_limit} |"
+        return (
+            f"| {self.shape} | {self.limit_us:.1f} | {self.service_us:.1f} | {self.over_limit}"
+            f" | {self.control} |"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,11 +81,12 @@ class Concurrency:
         return [
             "**Gathered writers**: `set`s gathered at once against their limit (the same"
             " coroutines gathered, each only encoding its value, then one aiosqlite"
-            " `executemany` of all rows in one transaction), file store, both ways taking"
-            f" turns ({self.turns} a round, {SETS_PER_TURN:,} sets each):",
+            " `executemany` of all rows in one transaction), file store, each way alone in"
+            f" its turn ({self.turns} turns of {SETS_PER_TURN:,} sets a round); the control is"
+            " the limit measured again, over the limit (1.00×: the method adds nothing):",
             "",
-            "| gathered | limit µs / set | service µs / set | service / limit |",
-            "|---|---:|---:|---:|",
+            "| gathered | limit µs / set | service µs / set | service / limit | control |",
+            "|---|---:|---:|---:|---:|",
             *(row.row() for row in self.rows),
         ]
 
@@ -84,14 +94,17 @@ class Concurrency:
 def measure_concurrency(rounds: int, operations: int) -> Concurrency:
     """Return the cost of each size of gathered sets over its limit."""
     turns = max(operations // 1000, 2)
-    names = [f"{way} {shape}" for shape in SIZES for way in ("service", "limit")]
+    names = [f"{way} {shape}" for shape in SIZES for way in WAYS]
     values: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "bench.sqlite3"
+        asyncio.run(_create_table(path))
         for round_number in range(1, rounds + 1):
             progress(f"gathered sets: round {round_number}/{rounds}")
-            for name, seconds in asyncio.run(_round(path, turns)).items():
-                values[name].append(seconds)
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                way, _, shape = name.partition(" ")
+                values[name].append(asyncio.run(_alone(path, way, SIZES[shape], turns)))
     progress(f"gathered sets: done ({rounds} rounds)", end=True)
     samples = {name: Sample(name, found) for name, found in values.items()}
     rows = []
@@ -103,51 +116,50 @@ def measure_concurrency(rounds: int, operations: int) -> Concurrency:
                 limit_us=limit.median * 1e6,
                 service_us=service.median * 1e6,
                 over_limit=Figure.of(ratio(service, limit)),
+                control=Figure.of(ratio(samples[f"control {shape}"], limit)),
             )
         )
     return Concurrency(rows, turns)
 
 
-async def _round(path: Path, turns: int) -> dict[str, float]:
-    """Return seconds per set of each way, over ``turns`` turns taken in rotating order."""
-    async with KVService.open(path) as kv, aiosqlite.connect(path) as db:
-        await db.execute("PRAGMA synchronous=NORMAL")
-        counter = iter(range(10**9))
+async def _create_table(path: Path) -> None:
+    async with KVService.open(path):
+        pass  # opening the store creates the table that the limit writes to
 
-        def key() -> str:
-            return f"user:{next(counter) % 20_000:05}"
 
-        def service(size: int) -> Callable[[], Awaitable[None]]:
+async def _alone(path: Path, way: str, size: int, turns: int) -> float:
+    """Return seconds per set of ``way`` gathering ``size`` sets at once, over ``turns`` turns.
+
+    The way opens its own connection, warms it with one turn, then is timed.
+    """
+    counter = iter(range(10**9))
+
+    def key() -> str:
+        return f"user:{next(counter) % 20_000:05}"
+
+    async with contextlib.AsyncExitStack() as stack:
+        if way == "service":
+            kv = await stack.enter_async_context(KVService.open(path))
+
             async def gathered() -> None:
                 for _ in range(SETS_PER_TURN // size):
                     await asyncio.gather(*(kv.set(PLUGIN, key(), {"v": 1}) for _ in range(size)))
 
-            return gathered
+        else:  # the limit, or its control
+            db = await stack.enter_async_context(aiosqlite.connect(path))
+            await db.execute("PRAGMA synchronous=NORMAL")
 
-        async def encode(key: str) -> tuple[str, str, str, None]:
-            return (PLUGIN, key, json.dumps({"v": 1}), None)
+            async def encode(key: str) -> tuple[str, str, str, None]:
+                return (PLUGIN, key, json.dumps({"v": 1}, separators=(",", ":")), None)
 
-        def limit(size: int) -> Callable[[], Awaitable[None]]:
             async def gathered() -> None:
                 for _ in range(SETS_PER_TURN // size):
                     rows = await asyncio.gather(*(encode(key()) for _ in range(size)))
                     await db.executemany(UPSERT, rows)  # opens the transaction
                     await db.commit()
 
-            return gathered
-
-        ways: dict[str, Callable[[], Awaitable[None]]] = {}
-        for shape, size in SIZES.items():
-            ways[f"service {shape}"] = service(size)
-            ways[f"limit {shape}"] = limit(size)
-        for way in ways.values():  # warm the file and both connections
-            await way()
-        spent = dict.fromkeys(ways, 0.0)
-        names = list(ways)
-        for turn in range(turns):
-            shift = turn % len(names)
-            for name in names[shift:] + names[:shift]:
-                started = time.perf_counter()
-                await ways[name]()
-                spent[name] += time.perf_counter() - started
-    return {name: spent[name] / (turns * SETS_PER_TURN) for name in ways}
+        await gathered()  # warm the connection and the file
+        started = time.perf_counter()
+        for _ in range(turns):
+            await gathered()
+        return (time.perf_counter() - started) / (turns * SETS_PER_TURN)

@@ -68,7 +68,7 @@ class RawKV:
         self.db = db
 
     async def set(self, plugin, key, value):
-        await self.db.execute(self.UPSERT, (plugin, key, json.dumps(value)))
+        await self.db.execute(self.UPSERT, (plugin, key, json.dumps(value, separators=(",", ":"))))
 
     async def get(self, plugin, key):
         rows = await self.db.execute_fetchall(self.GET, (plugin, key))
