@@ -14,7 +14,7 @@ from plugin_kv import KVService
 
 from ._report import Figure, Goal
 from ._stats import interleave, ratio
-from .calls import UPSERT
+from .calls import COMPACT_JSON, UPSERT
 
 PLUGIN = "bench"
 GET_MANY = (
@@ -139,16 +139,12 @@ async def _service_get_many(path: Path, keys: list[str]) -> float:
 
 def _sqlite3_executemany(path: Path, items: dict[str, Any]) -> float:
     """The floor for writes: encode the JSON, then one executemany in one transaction."""
-    import json
 
     _checkpoint(path)
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous=NORMAL")
     started = time.perf_counter()
-    rows = [
-        (PLUGIN, key, json.dumps(value, separators=(",", ":")), None)
-        for key, value in items.items()
-    ]
+    rows = [(PLUGIN, key, COMPACT_JSON(value), None) for key, value in items.items()]
     db.execute("BEGIN IMMEDIATE")
     db.executemany(UPSERT, rows)
     db.execute("COMMIT")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from plugin_kv import KVService
 
 from ._report import Figure, Goal
 from ._stats import Sample, progress, ratio
-from .calls import PLUGIN, UPSERT
+from .calls import COMPACT_JSON, PLUGIN, UPSERT
 
 GOAL = 1.3
 """Gathered sets may cost at most this much their limit."""
@@ -150,7 +149,7 @@ async def _alone(path: Path, way: str, size: int, turns: int) -> float:
             await db.execute("PRAGMA synchronous=NORMAL")
 
             async def encode(key: str) -> tuple[str, str, str, None]:
-                return (PLUGIN, key, json.dumps({"v": 1}, separators=(",", ":")), None)
+                return (PLUGIN, key, COMPACT_JSON({"v": 1}), None)
 
             async def gathered() -> None:
                 for _ in range(SETS_PER_TURN // size):
