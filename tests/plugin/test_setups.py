@@ -91,7 +91,9 @@ def test_enabled_every_way_at_once_registers_once(pytester: pytest.Pytester) -> 
     "setup",
     ["-p plugin_kv.testing", "pytest_plugins", "autoload off, -p", "autoload off, pytest_plugins"],
 )
-def test_explicit_enabling_never_registers_twice(pytester: pytest.Pytester, setup: str) -> None:
+def test_explicit_enabling_never_registers_twice(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, setup: str
+) -> None:
     configure(pytester)
     pytester.makepyfile(test_fixed=FIXED_SUITE)
     args = ["-p", "no:randomly"]
@@ -100,18 +102,18 @@ def test_explicit_enabling_never_registers_twice(pytester: pytest.Pytester, setu
     else:
         args += ["-p", "plugin_kv.testing"]
     if "autoload off" in setup:
-        pytester._monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+        monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         args += ["-p", "pytest_asyncio.plugin"]
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(**SUITE_PASSES)
 
 
 def test_store_option_beats_ini_beats_environment(
-    pytester: pytest.Pytester, tmp_path: Path
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     configure(pytester, extra=f'kv_url = "{tmp_path / "from-ini.db"}"')
     pytester.makepyfile(test_url="def test_url(kv_store_url):\n    print('URL', kv_store_url)\n")
-    pytester._monkeypatch.setenv("PLUGIN_KV_URL", str(tmp_path / "from-env.db"))
+    monkeypatch.setenv("PLUGIN_KV_URL", str(tmp_path / "from-env.db"))
     by_option = pytester.runpytest("-s", f"--kv-url={tmp_path / 'from-option.db'}")
     by_option.stdout.fnmatch_lines(["*URL */from-option.db"])
     by_ini = pytester.runpytest("-s")
