@@ -41,7 +41,8 @@ async def test_clear_removes_the_namespace_and_nothing_else(
     server.mset({f"{mine}:user:1": "1", f"{mine}:user:2:deep": "2", **dict.fromkeys(others, "x")})
     store = PrefixNamespaces(redis_client)
     assert await settled(store.clear(mine)) == 2
-    assert sorted(k.decode() for k in server.scan_iter(match=f"*{token}*")) == sorted(others)
+    # SCAN may return a key twice (while Redis grows its table): compare sets
+    assert {k.decode() for k in server.scan_iter(match=f"*{token}*")} == set(others)
     assert await settled(store.clear(mine)) == 0
     assert await settled(store.clear(glob)) == 1  # its own key only
     assert server.exists(*others[:4]) == 4

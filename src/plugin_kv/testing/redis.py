@@ -165,8 +165,8 @@ class SyncPrefixNamespaces(_Prefixes):
     def list_keys(self, namespace: str) -> list[str]:
         """Return the keys of ``namespace``, without the prefix, sorted."""
         prefix = len(self._prefix(namespace))
-        found = [_raw(key)[prefix:] for page in self._pages(self._match(namespace)) for key in page]
-        return sorted(map(key_text, found))
+        found = {_raw(key)[prefix:] for page in self._pages(self._match(namespace)) for key in page}
+        return sorted(map(key_text, found))  # a set: SCAN may return a key twice
 
     def get_many(self, namespace: str, keys: list[str]) -> dict[str, Any]:
         """Return ``{key: value}`` for those of ``keys`` in ``namespace`` (one ``MGET``)."""
@@ -219,8 +219,8 @@ class AsyncPrefixNamespaces(_Prefixes):
         """Return the keys of ``namespace``, without the prefix, sorted."""
         prefix = len(self._prefix(namespace))
         pages = self._pages(self._match(namespace))
-        found = [_raw(key)[prefix:] async for page in pages for key in page]
-        return sorted(map(key_text, found))
+        found = {_raw(key)[prefix:] async for page in pages for key in page}
+        return sorted(map(key_text, found))  # a set: SCAN may return a key twice
 
     async def get_many(self, namespace: str, keys: list[str]) -> dict[str, Any]:
         """Return ``{key: value}`` for those of ``keys`` in ``namespace`` (one ``MGET``)."""
