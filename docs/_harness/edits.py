@@ -43,8 +43,8 @@ def body_edit(page: Page, fence: CodeExample, source: str) -> Edit:
     """Return the edit that gives ``fence`` the body ``source``, indented as the fence is."""
     old = page.lines[fence.start_line : fence.end_line - 1]
     opening = page.lines[fence.start_line - 1]
-    pad = opening[: len(opening) - len(opening.lstrip())]  # spaces or tabs, as written
-    new = [pad + line if line else "" for line in source.split("\n")[:-1]]
+    pad = opening[: len(opening) - len(opening.lstrip(" \t>"))]  # spaces, tabs, "> ": as written
+    new = [pad + line if line else pad.rstrip() for line in source.split("\n")[:-1]]
     return Edit(page.rel, fence.start_line, old, new)
 
 

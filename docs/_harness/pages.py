@@ -44,7 +44,7 @@ _ATTR = re.compile(
 _SYNTAX = 'write settings in braces after the language: ```py {title="x.py" test="run"}'
 _CONTAINER = re.compile(r"(?:!!!|\?\?\?\+?|===\+?!?) +\S")
 """An admonition (``!!! note``, ``??? tip``) or a content tab (``=== "SQLite"``)."""
-_FENCE = re.compile(r"\s*(?:`{3,}|~{3,})")
+_FENCE = re.compile(r"[\s>]*(?:`{3,}|~{3,})")  # in a blockquote too: "> ```"
 _OUTCOME = re.compile(r"(?P<key>[a-z]+)=(?P<count>\d+)")
 
 

@@ -265,21 +265,24 @@ def test_update_examples_restores_drifted_print_lines_under_xdist(
     project.runpytest_subprocess("docs", "-n", "2").assert_outcomes(passed=5)
 
 
-def test_update_examples_keeps_a_pages_line_endings_and_indentation(
+def test_update_examples_keeps_line_endings_indentation_and_blockquotes(
     project: pytest.Pytester,
 ) -> None:
-    def windows_with_tabs(page: str) -> bytes:
-        """Windows line endings, and the admonition's body indented by a tab, not spaces."""
+    def windows_with_tabs(page: str, shown: str) -> bytes:
+        """Windows line endings, the admonition's body indented by a tab, not spaces, and
+        one more example in a blockquote, with a blank line in its body."""
         admonition, three, rest = page.partition('```py {title="three.py"}')
-        return (admonition.replace("\n    ", "\n\t") + three + rest).replace("\n", "\r\n").encode()
+        quoted = f'\n> ```py {{title="five.py"}}\n> x = 5\n>\n> print(x)\n> #> {shown}\n> ```\n'
+        page = admonition.replace("\n    ", "\n\t") + three + rest + quoted
+        return page.replace("\n", "\r\n").encode()
 
-    (project.path / "docs" / "page.md").write_bytes(windows_with_tabs(DRIFTED_PRINTS))
+    (project.path / "docs" / "page.md").write_bytes(windows_with_tabs(DRIFTED_PRINTS, "five"))
     result = project.runpytest_subprocess("docs", "-n", "2", "--update-examples")
-    result.assert_outcomes(passed=5)
-    restored = windows_with_tabs(RESTORED_PRINTS)
+    result.assert_outcomes(passed=6)
+    restored = windows_with_tabs(RESTORED_PRINTS, "5")
     assert b"\t```py" in restored
     assert (project.path / "docs" / "page.md").read_bytes() == restored
-    project.runpytest_subprocess("docs", "-n", "2").assert_outcomes(passed=5)
+    project.runpytest_subprocess("docs", "-n", "2").assert_outcomes(passed=6)
 
 
 def test_lint_failure_names_the_page_line(project: pytest.Pytester) -> None:
