@@ -38,6 +38,8 @@ SIZES = {"50 single sets gathered at once": 50, "3,000 single sets gathered at o
 """Each shape, and the sets gathered at once."""
 WAYS = ("service", "limit", "control", "acknowledged")
 """The service, its limit, the limit again as a control, and the acknowledged limit."""
+KEYS = 20_000
+"""The keys the ways write, over and over."""
 SETS_PER_TURN = 3000
 """Sets each way writes per turn (the 50 are gathered 60 times over)."""
 
@@ -108,7 +110,7 @@ def measure_concurrency(rounds: int, operations: int) -> Concurrency:
     values: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "bench.sqlite3"
-        asyncio.run(_create_table(path))
+        asyncio.run(_fill(path))
         for round_number in range(1, rounds + 1):
             progress(f"gathered sets: round {round_number}/{rounds}")
             shift = round_number % len(names)
@@ -133,9 +135,10 @@ def measure_concurrency(rounds: int, operations: int) -> Concurrency:
     return Concurrency(rows, turns)
 
 
-async def _create_table(path: Path) -> None:
-    async with KVService.open(path):
-        pass  # opening the store creates the table that the limit writes to
+async def _fill(path: Path) -> None:
+    """Create the table and every key the ways write, so that each way only updates."""
+    async with KVService.open(path) as kv:
+        await kv.set_many(PLUGIN, {f"user:{n:05}": {"v": 1} for n in range(KEYS)})
 
 
 async def _alone(path: Path, way: str, size: int, turns: int) -> float:
@@ -146,7 +149,7 @@ async def _alone(path: Path, way: str, size: int, turns: int) -> float:
     counter = iter(range(10**9))
 
     def key() -> str:
-        return f"user:{next(counter) % 20_000:05}"
+        return f"user:{next(counter) % KEYS:05}"
 
     async with contextlib.AsyncExitStack() as stack:
         if way == "service":
@@ -168,18 +171,20 @@ async def _alone(path: Path, way: str, size: int, turns: int) -> float:
                 await db.commit()
 
             async def acknowledged() -> None:
-                """Each caller queues its row and waits; one write of all rows answers them."""
+                """Each caller queues its row and awaits its own future; one write answers all."""
                 rows: list[tuple[str, str, str, None]] = []
-                done = asyncio.get_running_loop().create_future()
+                answers: list[asyncio.Future[None]] = []
 
                 async def caller(key: str) -> None:
                     rows.append(await encode(key))
-                    await done
+                    answers.append(asyncio.get_running_loop().create_future())
+                    await answers[-1]
 
                 async def writer() -> None:
                     await asyncio.sleep(0)  # once every caller has queued its row
                     await write(rows)
-                    done.set_result(None)
+                    for answer in answers:
+                        answer.set_result(None)
 
                 await asyncio.gather(writer(), *(caller(key()) for _ in range(size)))
 

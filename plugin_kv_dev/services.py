@@ -7,6 +7,7 @@ probed once per process, and either usable, or skipped with the reason, or, when
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import os
@@ -108,11 +109,13 @@ def _probe_redis(url: str) -> None:
 
 
 def _probe_postgres(url: str) -> None:
-    from .postgres import postgres_unavailable  # opens a KVService on it
+    from plugin_kv import KVService  # and asyncpg, when the URL is opened
 
-    problem = postgres_unavailable(url)
-    if problem is not None:
-        raise ConnectionError(problem)
+    async def count() -> None:
+        async with KVService.open(url) as kv:
+            await kv.count("probe")
+
+    asyncio.run(asyncio.wait_for(count(), PROBE_TIMEOUT))
 
 
 POSTGRES = Server(

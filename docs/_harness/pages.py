@@ -137,7 +137,7 @@ def read_fences(text: str, path: Path) -> list[CodeExample]:
             start_line=token.map[0] + 1,
             end_line=token.map[0] + token.content.count("\n") + 2,
             prefix=token.info,
-            indent=len(lines[token.map[0]]) - len(lines[token.map[0]].lstrip(" ")),
+            indent=len(lines[token.map[0]]) - len(lines[token.map[0]].lstrip()),
         )
         for token in _MARKDOWN.parse(text)
         if token.type == "fence" and token.map is not None

@@ -40,6 +40,7 @@ from .errors import BackendError, BackendUnavailableError, ServiceClosedError
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 Params = list[tuple[str, str, str, float | None]]
+Guard = AsyncGenerator[None, None]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv_entries (plugin TEXT NOT NULL, key TEXT NOT NULL,
@@ -90,7 +91,7 @@ class SQLiteBackend:
         self._sending: asyncio.AbstractEventLoop | None = None  # None: the worker is free
         self._closing = False
         self._gone = threading.Event()  # set once the connection is closed, however
-        self._guards: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
+        self._guards: dict[asyncio.AbstractEventLoop, Guard] = {}
         _OPEN.add(self)
         _watch_exit()
 
@@ -185,35 +186,43 @@ class SQLiteBackend:
 
     async def close(self) -> None:
         """Commit the writes already issued, then close the connection; safe to call twice."""
-        last = _Write("close", None, _nothing, asyncio.get_running_loop().create_future())
+        last = asyncio.get_running_loop().create_future()
         with self._lock:
             if self._closing:
                 return
             self._closing = True  # nothing new is queued: the batches under way hold all
             if self._sending is None:
-                last.future.set_result(None)
-            else:
-                self._pending.append(last)  # answered once every write before it is done
-        await last.future
+                last.set_result(None)
+            else:  # answered once every write before it is done
+                self._pending.append(_Write("close", None, _nothing, last))
+        try:
+            await asyncio.shield(last)
+        except asyncio.CancelledError:  # the caller gave up: close once those writes are done
+            last.add_done_callback(lambda _: self._close_in_thread())
+            raise
         _OPEN.discard(self)
         guards, self._guards = list(self._guards.values()), {}
-        await _shut(self._connection, self._gone, guards)
+        try:
+            await self._connection.close()
+        finally:
+            _release(self._gone, guards)
 
     def _abandon(self) -> None:
-        """Close the connection from a thread of its own, behind the work queued.
-
-        For any caller (a finalizer, the exit watcher): the guards' loops wait for the close.
-        """
+        """Close the connection from a thread of its own: for a finalizer, the exit watcher."""
         with self._lock:
             if self._closing:
                 return
             self._closing = True
+        self._close_in_thread()
+
+    __del__ = _abandon  # a backend dropped unclosed
+
+    def _close_in_thread(self) -> None:
+        """Close the connection from a thread of its own; the guards' loops wait for it."""
         _OPEN.discard(self)
         args = (self._connection, self._gone, list(self._guards.values()))
         with contextlib.suppress(RuntimeError):  # no new threads at interpreter shutdown
             threading.Thread(target=_close_quietly, args=args, daemon=True).start()
-
-    __del__ = _abandon  # a backend dropped unclosed
 
     def _read(self, operation: str, sql: str, params: Iterable[object]) -> Awaitable[Any]:
         """Run one query: straight to aiosqlite, or behind the writes under way (in order)."""
@@ -305,11 +314,7 @@ class SQLiteBackend:
         return None
 
     def _guard(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Keep ``loop`` from closing while the worker still owes it an answer.
-
-        aiosqlite's worker dies if the loop it answers is closed. The first call from a loop
-        parks an async generator there; ``shutdown_asyncgens()`` runs it to drain the loop.
-        """
+        """Keep ``loop`` open while the worker owes it an answer (drained at its shutdown)."""
         if loop in self._guards:
             return
         for closed in [known for known in self._guards if known.is_closed()]:
@@ -351,24 +356,22 @@ def _watch_exit() -> None:
     threading.Thread(target=close_at_exit, name="plugin-kv-exit", daemon=True).start()
 
 
-async def _shut(
-    connection: aiosqlite.Connection,
-    gone: threading.Event,
-    guards: list[AsyncGenerator[None, None]],
+def _close_quietly(
+    connection: aiosqlite.Connection, gone: threading.Event, guards: list[Guard]
 ) -> None:
-    """Close ``connection``; then set ``gone`` and let the guards' loops close, shut down or not."""
+    """Close ``connection`` in an event loop of this thread; `_release` whatever happens."""
     try:
-        await connection.close()
+        with contextlib.suppress(Exception):
+            asyncio.run(connection.close())
     finally:
-        gone.set()
-        for guard in guards:
-            finish(guard)
+        _release(gone, guards)
 
 
-def _close_quietly(*shut: Any) -> None:
-    """Run `_shut` with the arguments ``shut`` in an event loop of this thread."""
-    with contextlib.suppress(Exception):
-        asyncio.run(_shut(*shut))
+def _release(gone: threading.Event, guards: list[Guard]) -> None:
+    """Say the connection is closed (``gone``); let the guards' loops close, shut down or not."""
+    gone.set()
+    for guard in guards:
+        finish(guard)
 
 
 async def _loop_guard(
@@ -427,10 +430,7 @@ def _upsert_sql(rows: int) -> str:
 async def _connect(
     path: Path | None, synchronous: Synchronous, busy_timeout: float
 ) -> aiosqlite.Connection:
-    """Connect; switch a file to WAL, set durability, create the schema; retry while locked.
-
-    The busy handler does not cover a new file being switched to WAL by another process.
-    """
+    """Connect; switch a file to WAL, set durability, create the schema; retry while locked."""
     target = ":memory:" if path is None else str(path)
     connection = await aiosqlite.connect(target, timeout=busy_timeout, isolation_level=None)
     wal = "" if path is None else "PRAGMA journal_mode=WAL;"
@@ -440,8 +440,8 @@ async def _connect(
             try:
                 await connection.executescript(f"{wal} PRAGMA synchronous={synchronous}; {_SCHEMA}")
                 return connection
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
+            except sqlite3.OperationalError as exc:  # the busy handler misses a new file's
+                if "locked" not in str(exc) or time.monotonic() >= deadline:  # switch to WAL
                     raise
                 await asyncio.sleep(0.01)
     except BaseException:

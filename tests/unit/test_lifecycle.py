@@ -216,6 +216,29 @@ async def test_an_unclosed_service_stops_its_worker_thread(tmp_path: Path) -> No
         assert not worker.is_alive()
 
 
+@pytest.mark.timeout(120)  # before the fix, the connection stayed open: the test hung
+async def test_a_cancelled_close_still_commits_the_writes_before_it_and_closes(
+    tmp_path: Path,
+) -> None:
+    before = set(threading.enumerate())
+    kv = await KVService.open(tmp_path / "kv.sqlite3")
+    writes = [asyncio.ensure_future(kv.set("p", f"k{n}", n)) for n in range(2000)]
+    await asyncio.sleep(0)  # the first write is on the worker, the others queued behind it
+    workers = {t for t in set(threading.enumerate()) - before if not t.daemon}
+    assert workers  # aiosqlite's
+    closing = asyncio.ensure_future(kv.close())
+    await asyncio.sleep(0)
+    closing.cancel()  # the caller gives up waiting for the writes
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await asyncio.gather(*writes)  # every write issued before close() lands
+    for worker in workers:  # and the connection is closed once they have
+        await asyncio.to_thread(worker.join, 60)
+        assert not worker.is_alive()
+    async with KVService.open(tmp_path / "kv.sqlite3") as again:
+        assert await again.count("p") == 2000
+
+
 _CLOSED_THEN_LOOP_CLOSED = """
 import asyncio, gc, sys
 from plugin_kv import KVService
