@@ -39,8 +39,8 @@ import redis.asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from plugin_kv.testing.redis import PrefixNamespaces
-from plugin_kv.testing.sqlalchemy import TableNamespaces
+from plugin_kv.testing.redis import AsyncPrefixNamespaces, PrefixNamespaces, SyncPrefixNamespaces
+from plugin_kv.testing.sqlalchemy import AsyncTableNamespaces, SyncTableNamespaces, TableNamespaces
 from plugin_kv_dev.services import REDIS
 
 from ._report import Figure, Goal
@@ -122,6 +122,28 @@ Pair = Callable[[], tuple[float, float]]
 Clean = Callable[[str], list[str]]
 
 
+def cleanup(adapter: SyncTableNamespaces | SyncPrefixNamespaces) -> Clean:
+    """The adapter's part of a test's cleanup: clear the namespace, then list what is left."""
+
+    def run(namespace: str) -> list[str]:
+        adapter.clear(namespace)
+        return adapter.list_keys(namespace)
+
+    return run
+
+
+def cleanup_async(
+    adapter: AsyncTableNamespaces | AsyncPrefixNamespaces,
+) -> Callable[[str], Awaitable[list[str]]]:
+    """`cleanup` for an adapter of coroutine methods."""
+
+    async def run(namespace: str) -> list[str]:
+        await adapter.clear(namespace)
+        return await adapter.list_keys(namespace)
+
+    return run
+
+
 def paired_block(seed: Callable[[str], None], adapted: Clean, by_hand: Clean) -> Pair:
     """Return a turn of `BLOCK` cleanups each way, taking turns cleanup by cleanup.
 
@@ -201,17 +223,8 @@ def sqlite_turns(folder: Path, loop: asyncio.AbstractEventLoop) -> Iterator[dict
         async with async_engine.connect() as db:
             return sorted((await db.execute(SELECT, {"ns": namespace})).scalars())
 
-    adapter = TableNamespaces(engine, "plugin_kv")
-    async_adapter = TableNamespaces(async_engine, "plugin_kv")
-
-    def adapted(namespace: str) -> list[str]:
-        adapter.clear(namespace)
-        return adapter.list_keys(namespace)
-
-    async def adapted_async(namespace: str) -> list[str]:
-        await async_adapter.clear(namespace)
-        return await async_adapter.list_keys(namespace)
-
+    adapted = cleanup(TableNamespaces(engine, "plugin_kv"))
+    adapted_async = cleanup_async(TableNamespaces(async_engine, "plugin_kv"))
     try:
         yield {
             "SQLite file|Engine": paired_block(seed, adapted, by_hand),
@@ -281,16 +294,8 @@ def redis_turns(loop: asyncio.AbstractEventLoop) -> Iterator[dict[str, Pair]]:
         return sorted(key.decode()[len(namespace) + 1 :] for page in pages for key in page)
 
     adapter = PrefixNamespaces(client)
-    async_adapter = PrefixNamespaces(async_client)
-
-    def adapted(namespace: str) -> list[str]:
-        adapter.clear(namespace)
-        return adapter.list_keys(namespace)
-
-    async def adapted_async(namespace: str) -> list[str]:
-        await async_adapter.clear(namespace)
-        return await async_adapter.list_keys(namespace)
-
+    adapted = cleanup(adapter)
+    adapted_async = cleanup_async(PrefixNamespaces(async_client))
     try:
         yield {
             "Redis|Redis": paired_block(seed, adapted, by_hand),

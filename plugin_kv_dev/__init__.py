@@ -2,9 +2,9 @@
 
 A development package, not part of plugin-kv: the wheel ships ``src/plugin_kv`` only (as
 pytest-django keeps ``pytest_django_test/`` beside its package). This module imports the
-standard library alone, because ``dev.py`` reads it before ``.venv`` exists; the PostgreSQL
-probe and the driver pre-import, which need plugin-kv, live in `plugin_kv_dev.postgres`, the
-MariaDB and Redis probes in `plugin_kv_dev.services`, the ready-made adapters' test tables in
+standard library alone, because ``dev.py`` reads it before ``.venv`` exists; the probes of
+the test servers (PostgreSQL, MariaDB, Redis) live in `plugin_kv_dev.services`, the asyncpg
+pre-import in `plugin_kv_dev.postgres`, the ready-made adapters' test tables in
 `plugin_kv_dev.tables`.
 """
 

@@ -1,17 +1,10 @@
-"""The PostgreSQL test server: its probe, and the driver imported before any pytester run."""
+"""The PostgreSQL test server: its probe (`plugin_kv_dev.services`), and asyncpg imported early."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
-import socket
-from urllib.parse import urlsplit
 
 from . import POSTGRES_URL
-
-PROBE_TIMEOUT = 10.0
-"""Seconds the probe may take once the port answers."""
 
 
 def import_driver() -> None:
@@ -28,34 +21,12 @@ def import_driver() -> None:
         import plugin_kv._postgres  # noqa: F401
 
 
-@functools.cache
 def postgres_unavailable(url: str = POSTGRES_URL) -> str | None:
     """Return why the PostgreSQL server at ``url`` cannot be used here, or None when it can.
 
-    Checked once per process and URL: the extra is installed, the port answers, and a
-    `plugin_kv.KVService` opened on it can count a namespace.
+    The probe of `plugin_kv_dev.services.POSTGRES`, once per process and URL: the port
+    answers, and a `plugin_kv.KVService` opened on it (asyncpg installed) counts a namespace.
     """
-    try:
-        import asyncpg  # noqa: F401
+    from .services import POSTGRES
 
-        from plugin_kv import _postgres  # noqa: F401
-    except ImportError as exc:
-        return f"PostgreSQL support is not installed ({exc}); install plugin-kv[postgres]"
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 5432
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except OSError as exc:
-        return f"cannot reach {host}:{port} ({exc})"
-
-    async def probe() -> None:
-        from plugin_kv import KVService
-
-        async with KVService.open(url) as kv:
-            await kv.count("probe")
-
-    try:
-        asyncio.run(asyncio.wait_for(probe(), PROBE_TIMEOUT))
-    except Exception as exc:
-        return f"cannot use {url}: {type(exc).__name__}: {exc}"
-    return None
+    return POSTGRES.unavailable(url)

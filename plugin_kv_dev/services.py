@@ -55,9 +55,9 @@ class Server:
         """Whether an unusable server is a failure rather than a skip."""
         return os.environ.get(self.require_var) == "1"
 
-    def unavailable(self) -> str | None:
-        """Return why the server cannot be used here, or None when it can."""
-        return _unavailable(self, self.url)
+    def unavailable(self, url: str | None = None) -> str | None:
+        """Return why the server (at ``url``, else at its own) cannot be used, or None."""
+        return _unavailable(self, url or self.url)
 
     def require(self) -> str:
         """Return the server's URL; skip (or, when required, fail) when it is unavailable."""

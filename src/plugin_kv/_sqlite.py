@@ -263,10 +263,10 @@ class SQLiteBackend:
             await self._send(batch)
         finally:
             with self._lock:
-                batch, self._pending = self._pending, []
-                self._sending = asyncio.get_running_loop() if batch else None
-            if batch:
-                _drive(self._flush(batch))
+                came, self._pending = self._pending, []
+                self._sending = asyncio.get_running_loop() if came else None
+            if came:
+                _drive(self._flush(came))
 
     async def _send(self, batch: list[_Write]) -> None:
         """Run ``batch`` in order, handing each caller its outcome (upserts: see the module)."""
